@@ -1,0 +1,42 @@
+# Two entry points for a fresh machine: `make run` and `make test`. Everything installs into .venv.
+# Installs are stamped with a hash of pyproject.toml, so a second run skips them.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+HASH   := $(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
+export HF_HUB_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: run test setup setup-dev ingest lint clean
+
+run: setup ingest
+	$(BIN)/paperchat serve
+
+ingest: setup
+	$(BIN)/paperchat ingest data/
+
+test: setup-dev
+	$(BIN)/python -m pytest
+
+setup: $(VENV)/.installed-$(HASH)
+setup-dev: $(VENV)/.installed-dev-$(HASH)
+
+$(VENV)/.installed-$(HASH):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: the CPU build is on this disk; anything looser pulls CUDA wheels.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+$(VENV)/.installed-dev-$(HASH): $(VENV)/.installed-$(HASH)
+	$(PIP) install -q -e '.[dev,llamacpp]'
+	touch $@
+
+lint: setup-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .paperchat .pytest_cache

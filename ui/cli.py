@@ -1,0 +1,393 @@
+"""The `paperchat` command. Subcommands follow the pipeline: ingest, search, ask, serve, eval.
+
+Domain errors become one line on stderr and an exit code here, at the edge; nothing below
+prints or exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ingest.errors import PaperchatError
+
+app = typer.Typer(
+    name="paperchat",
+    help="Cited answers from research-paper abstracts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def _root() -> None:
+    """Cited answers from research-paper abstracts."""
+
+
+def user_errors(fn: F) -> F:
+    """Turn paperchat's own errors into a message and an exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PaperchatError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except FileNotFoundError as exc:  # a config file named but missing, say
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load_settings(**groups: dict[str, Any]) -> Any:
+    """Settings from env and config file, with this command's flags on top."""
+    from pydantic import ValidationError
+
+    from ingest.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise PaperchatError(f"bad configuration: {exc}") from exc
+    return settings.with_overrides(**{k: v for k, v in groups.items() if v})
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False))
+
+
+@app.command()
+@user_errors
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of papers.")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, daily, json, jsonl or csv.")] = "auto",
+    rebuild: Annotated[bool, typer.Option(help="Drop the store and build it anew.")] = False,
+    prune: Annotated[bool, typer.Option(help="Remove stored papers not in these sources.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any record was skipped.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    model: Annotated[str | None, typer.Option(help="Embedding model (name or folder).")] = None,
+    device: Annotated[str | None, typer.Option(help="Torch device for embedding.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Texts per embedding batch.")] = None,
+) -> None:
+    """Parse papers, chunk and embed them into the store. Re-running embeds only what changed."""
+    from ingest.pipeline import run_ingest
+    from ingest.sources import FORMATS
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    overrides = {k: v for k, v in {"model": model, "device": device, "batch_size": batch_size}.items()
+                 if v is not None}
+    settings = load_settings(ingest=overrides)
+    summary = run_ingest(settings, paths, fmt=fmt, rebuild=rebuild, prune=prune,  # type: ignore[arg-type]
+                         progress=None if quiet else _tqdm_progress)
+    for problem in summary.problems:
+        typer.secho(f"warning: {problem}", fg=typer.colors.YELLOW, err=True)
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        typer.echo(
+            f"{summary.papers} papers from {summary.files} files ({summary.entries} entries): "
+            f"{summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
+            f"{summary.skipped} skipped, {summary.removed} removed; {summary.chunks_written} chunks "
+            f"embedded, {summary.chunks_in_store} in the store at {summary.store}; "
+            f"{summary.seconds:.1f} s"
+        )
+    if strict and summary.problems:
+        raise typer.Exit(1)
+
+
+def _tqdm_progress(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, mininterval=0.5)
+
+
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
+    share: Annotated[bool, typer.Option(help="Also open a public Gradio link (needs auth).")] = False,
+) -> None:
+    """Start the web UI, with its API (ask, search) for gradio_client and MCP clients."""
+    from ui.serve import serve as run_server
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    run_server(load_settings(ui=overrides), share=share)
+
+
+# -- search and ask: the answer engine --------------------------------------------------------
+
+SourceOpt = Annotated[list[str] | None, typer.Option(
+    "--source", help="Only papers from this source file (repeat for several).")]
+HasCodeOpt = Annotated[bool, typer.Option("--has-code", help="Only papers with a code link.")]
+DateFromOpt = Annotated[str, typer.Option(help="Only papers dated on/after (ISO prefix).")]
+DateToOpt = Annotated[str, typer.Option(help="Only papers dated on/before (ISO prefix).")]
+AuthorOpt = Annotated[str, typer.Option(help="Only papers with an author containing this.")]
+CategoryOpt = Annotated[str, typer.Option(help="Only papers in this category (e.g. cs.CL).")]
+KOpt = Annotated[int | None, typer.Option("-k", "--top-k", min=1, max=50,
+                                          help="Papers to retrieve [default: retrieval.top_k].")]
+ModeOpt = Annotated[str | None, typer.Option(
+    help="Retriever: hybrid, dense or bm25 [default: retrieval.mode].")]
+BatchOpt = Annotated[Path | None, typer.Option(
+    "--batch", help="File with one question per line (or JSONL with a 'question' field); "
+    "prints one JSON object per line.")]
+
+
+def _filters(source: list[str] | None, has_code: bool, date_from: str, date_to: str,
+             author: str, category: str) -> Any:
+    from rag.types import Filters
+
+    return Filters(sources=tuple(source or ()), has_code=True if has_code else None,
+                   date_from=date_from, date_to=date_to, author=author, category=category)
+
+
+def _engine_settings(mode: str | None, answerer: str | None = None) -> Any:
+    from rag.retrieve import MODES
+
+    if mode is not None and mode not in MODES:
+        raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
+    return load_settings(retrieval={"mode": mode} if mode else {},
+                         answer={"answerer": answerer} if answerer else {})
+
+
+def _questions(text: str | None, batch: Path | None) -> list[str]:
+    """The questions of a --batch file (plain lines or JSONL), or the one given."""
+    if batch is None:
+        if text is None:
+            raise typer.BadParameter("give a question, or --batch FILE")
+        return [text]
+    if not batch.is_file():
+        raise typer.BadParameter(f"no such file: {batch}")
+    out = []
+    for n, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                line = str(json.loads(line)["question"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise typer.BadParameter(
+                    f"{batch}:{n}: not JSON with a 'question' field ({exc})") from exc
+        out.append(line)
+    return out
+
+
+@app.command()
+@user_errors
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
+    batch: BatchOpt = None,
+    k: KOpt = None,
+    mode: ModeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    source: SourceOpt = None,
+    has_code: HasCodeOpt = False,
+    date_from: DateFromOpt = "",
+    date_to: DateToOpt = "",
+    author: AuthorOpt = "",
+    category: CategoryOpt = "",
+) -> None:
+    """List the papers that best match a query, with their retrieval scores."""
+    from ingest.errors import BadQuestion
+    from rag.engine import Engine
+
+    engine = Engine(_engine_settings(mode))
+    filters = _filters(source, has_code, date_from, date_to, author, category)
+    for q in _questions(query, batch):
+        try:
+            papers = engine.search(q, k=k, filters=filters)
+        except BadQuestion as exc:
+            if batch is None:
+                raise
+            emit_json({"query": q, "error": str(exc)})
+            continue
+        if as_json or batch is not None:
+            emit_json({"query": q, "results": [
+                {"rank": p.rank, "paper_id": p.paper_id, "title": p.title, "score": p.score}
+                for p in papers]})
+        elif not papers:
+            typer.echo("No papers match.")
+        else:
+            for p in papers:
+                typer.echo(f"{p.rank:>2}. {p.score:.4f}  {p.title}  ({p.paper_id})")
+
+
+@app.command()
+@user_errors
+def ask(
+    question: Annotated[str | None, typer.Argument(help="Your question.")] = None,
+    batch: BatchOpt = None,
+    answerer: Annotated[str | None, typer.Option(
+        help="extractive, openai, ollama or llamacpp [default: answer.answerer].")] = None,
+    k: KOpt = None,
+    mode: ModeOpt = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the answer as one JSON object.")] = False,
+    source: SourceOpt = None,
+    has_code: HasCodeOpt = False,
+    date_from: DateFromOpt = "",
+    date_to: DateToOpt = "",
+    author: AuthorOpt = "",
+    category: CategoryOpt = "",
+) -> None:
+    """Answer a question from the papers, citing them as [1], [2]."""
+    from ingest.errors import BadQuestion
+    from rag.engine import Engine
+    from rag.types import Answer
+
+    engine = Engine(_engine_settings(mode, answerer))
+    filters = _filters(source, has_code, date_from, date_to, author, category)
+    for q in _questions(question, batch):
+        if as_json or batch is not None:
+            try:
+                answer = engine.answer(q, filters=filters, k=k)
+            except BadQuestion as exc:
+                if batch is None:
+                    raise
+                emit_json({"question": q, "error": str(exc)})
+                continue
+            data = answer.as_dict()
+            emit_json({"question": q, **data} if batch is not None else data)
+            continue
+        final: Answer | None = None
+        for item in engine.stream(q, filters=filters, k=k):
+            if isinstance(item, Answer):
+                final = item
+            else:
+                typer.echo(item, nl=False)
+        assert final is not None
+        typer.echo("")
+        _print_sources(final)
+
+
+def _print_sources(answer: Any) -> None:
+    for notice in answer.notices:
+        typer.secho(f"note: {notice}", fg=typer.colors.YELLOW, err=True)
+    for flag in answer.flags:
+        typer.secho(f"flagged ({flag.reason}): {flag.sentence}", fg=typer.colors.YELLOW, err=True)
+    if answer.citations:
+        typer.echo("\nSources:")
+        for c in answer.citations:
+            link = f"  {c.urls[0]}" if c.urls else ""
+            typer.echo(f"[{c.n}] {c.title} ({c.paper_id}){link}")
+
+
+eval_app = typer.Typer(help="Score our system and the BM25 and dense baselines on an eval set.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback(invoke_without_command=True)
+@user_errors
+def eval_run(
+    ctx: typer.Context,
+    split: Annotated[str, typer.Option(help="dev, test, or a .jsonl file.")] = "dev",
+    out: Annotated[Path | None, typer.Option(
+        help="Report folder [default: <home>/eval/<timestamp>/].")] = None,
+    systems: Annotated[str, typer.Option(help="Comma-separated retrieval modes to run.")] = (
+        "hybrid,bm25,dense"),
+    judge: Annotated[str | None, typer.Option(
+        help="LLM judge: PROVIDER[:MODEL] (openai, ollama, llamacpp), or 'off'. Default: the "
+        "answerer when it is an LLM, else none.")] = None,
+    support: Annotated[str, typer.Option(
+        help="Citation support judge: embedding[:THRESHOLD], nli:MODEL_FOLDER or llm.")] = (
+        "embedding"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run every system over a split; write report.md, results.jsonl, plots and metadata."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from datetime import datetime
+
+    from eval.dataset import load_dataset
+    from eval.judge import make_judge
+    from eval.report import HEADLINE, summarize, write_report
+    from eval.run import METRICS, SYSTEMS, run_eval
+
+    chosen = [s.strip() for s in systems.split(",") if s.strip()]
+    if not chosen or any(s not in SYSTEMS for s in chosen):
+        raise typer.BadParameter(f"--systems takes some of {', '.join(SYSTEMS)}")
+    settings = load_settings()
+    dataset = load_dataset(split)
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(dataset) * len(chosen), unit="question", desc="eval",
+                   file=sys.stderr, disable=None)
+    run = run_eval(settings, dataset, systems=chosen, support=support,
+                   judge=make_judge(settings, judge),
+                   progress=(lambda *_: bar.update(1)) if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    root = settings.home / "eval"
+    folder = out or root / datetime.now().strftime("%Y%m%d-%H%M%S")
+    report = write_report(run, folder, latest=root / "latest")
+    summary = summarize(run.results)
+    if run.config.get("judge_error"):
+        typer.secho(f"warning: LLM judge failed: {run.config['judge_error']}",
+                    fg=typer.colors.YELLOW, err=True)
+    if as_json:
+        emit_json({"report": str(report), "summary": summary})
+        return
+    typer.echo(f"{dataset.name}: {len(dataset)} questions; report at {report}")
+    typer.echo(f"{'':8}" + "".join(f"{METRICS[n]:>17}" for n in HEADLINE))
+    for system in chosen:
+        stats = summary.get(system, {})
+        typer.echo(f"{system:8}" + "".join(
+            f"{stats[n]['mean']:>17.3f}" if n in stats else f"{'–':>17}" for n in HEADLINE))
+
+
+@eval_app.command("compare")
+@user_errors
+def eval_compare(
+    before: Annotated[Path, typer.Argument(help="Run folder A (the baseline).")],
+    after: Annotated[Path, typer.Argument(help="Run folder B (the change).")],
+    tolerance: Annotated[float, typer.Option(
+        help="Largest drop of a mean allowed before exiting 1.")] = 0.02,
+    gate: Annotated[str, typer.Option(help="Comma-separated systems whose drops fail.")] = (
+        "hybrid"),
+) -> None:
+    """List per-question flips from A to B; exit 1 when a metric drops beyond the tolerance."""
+    from eval.compare import compare, load_results, render
+
+    old, old_meta = load_results(before)
+    new, new_meta = load_results(after)
+    old_sha = old_meta.get("dataset", {}).get("sha256")
+    new_sha = new_meta.get("dataset", {}).get("sha256")
+    if old_sha and new_sha and old_sha != new_sha:
+        typer.secho("warning: the two runs used different eval sets", fg=typer.colors.YELLOW,
+                    err=True)
+    result = compare(old, new, tolerance=tolerance,
+                     gate=tuple(s.strip() for s in gate.split(",") if s.strip()))
+    typer.echo(render(result, tolerance))
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    # Models are read from installed packages and local folders; never wait on a hub that the
+    # machine cannot reach.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    app()
+
+
+if __name__ == "__main__":
+    main()
