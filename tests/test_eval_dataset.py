@@ -1,0 +1,149 @@
+"""Checks on the evaluation dataset in eval/datasets/ (dev.jsonl and test.jsonl).
+
+Stdlib and the project's ingest package only: the gold papers are looked up in the bundled corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from ingest.sources import collect
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT / "eval" / "datasets"
+SPLITS = ("dev", "test")
+TYPES = ("factual", "named", "technique", "comparison", "unanswerable")
+FIELDS = {
+    "id": str, "type": str, "question": str, "gold_paper_ids": list, "gold_titles": list,
+    "key_facts": list, "answerable": bool, "reference_answer": str,
+}
+GOLD_COUNT = {"factual": (1, 1), "named": (1, 1), "technique": (2, 6), "comparison": (2, 2)}
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+@lru_cache(maxsize=1)
+def corpus() -> dict[str, tuple[str, str]]:
+    """paper_id -> (title, abstract) for every paper in the bundled corpus."""
+    return {p.paper_id: (p.title, p.abstract) for p in collect([ROOT / "data"]).papers}
+
+
+@lru_cache(maxsize=None)
+def load(split: str) -> list[dict]:
+    path = DATASETS / f"{split}.jsonl"
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        assert line.strip(), f"{path.name}:{n}: blank line"
+        rows.append(json.loads(line))
+    return rows
+
+
+def all_rows() -> list[tuple[str, dict]]:
+    return [(split, row) for split in SPLITS for row in load(split)]
+
+
+def test_files_exist_and_every_line_has_all_fields() -> None:
+    for split, row in all_rows():
+        missing = set(FIELDS) - set(row)
+        assert not missing, f"{split} {row.get('id')}: missing {missing}"
+        for name, kind in FIELDS.items():
+            assert isinstance(row[name], kind), f"{row['id']}: {name} should be {kind.__name__}"
+        assert row["type"] in TYPES, row["id"]
+        assert row["id"].startswith(f"{split}-"), row["id"]
+        assert row["question"].strip() and row["reference_answer"].strip(), row["id"]
+        assert all(isinstance(x, str) and x.strip() for x in row["gold_paper_ids"] + row["gold_titles"]
+                   + row["key_facts"]), row["id"]
+
+
+def test_ids_unique() -> None:
+    ids = Counter(row["id"] for _, row in all_rows())
+    assert not [i for i, c in ids.items() if c > 1]
+
+
+def test_questions_unique() -> None:
+    qs = Counter(_norm(row["question"]) for _, row in all_rows())
+    assert not [q for q, c in qs.items() if c > 1]
+
+
+def test_size() -> None:
+    rows = all_rows()
+    assert len(rows) >= 80
+    assert sum(row["type"] == "unanswerable" for _, row in rows) >= 15
+
+
+def test_every_type_in_both_splits() -> None:
+    for split in SPLITS:
+        present = {row["type"] for row in load(split)}
+        assert present == set(TYPES), f"{split}: missing {set(TYPES) - present}"
+
+
+def test_gold_ids_exist_and_titles_match() -> None:
+    papers = corpus()
+    assert len(papers) == 624
+    for _, row in all_rows():
+        assert len(row["gold_paper_ids"]) == len(row["gold_titles"]), row["id"]
+        assert len(set(row["gold_paper_ids"])) == len(row["gold_paper_ids"]), row["id"]
+        for pid, title in zip(row["gold_paper_ids"], row["gold_titles"]):
+            assert pid in papers, f"{row['id']}: unknown paper {pid}"
+            assert _norm(papers[pid][0]) == _norm(title), f"{row['id']}: title mismatch for {pid}"
+
+
+def test_no_paper_in_both_splits() -> None:
+    dev = {pid for row in load("dev") for pid in row["gold_paper_ids"]}
+    test = {pid for row in load("test") for pid in row["gold_paper_ids"]}
+    assert not dev & test, sorted(dev & test)
+
+
+@pytest.mark.parametrize("kind", sorted(GOLD_COUNT))
+def test_gold_paper_counts_per_type(kind: str) -> None:
+    low, high = GOLD_COUNT[kind]
+    for _, row in all_rows():
+        if row["type"] == kind:
+            assert low <= len(row["gold_paper_ids"]) <= high, row["id"]
+            assert row["answerable"] is True, row["id"]
+            assert 1 <= len(row["key_facts"]) <= 4, row["id"]
+
+
+def test_unanswerable_rows() -> None:
+    for _, row in all_rows():
+        if row["type"] == "unanswerable":
+            assert row["answerable"] is False, row["id"]
+            assert row["gold_paper_ids"] == [] and row["gold_titles"] == [], row["id"]
+            assert row["key_facts"] == [], row["id"]
+            assert row["reference_answer"].startswith("The corpus has no paper on"), row["id"]
+        else:
+            assert row["answerable"] is True, row["id"]
+
+
+def test_unanswerable_split_evenly() -> None:
+    counts = [sum(r["type"] == "unanswerable" for r in load(s)) for s in SPLITS]
+    assert abs(counts[0] - counts[1]) <= 1, counts
+
+
+def test_key_facts_appear_in_gold_abstracts() -> None:
+    papers = corpus()
+    for _, row in all_rows():
+        text = _norm(" ".join(papers[pid][1] for pid in row["gold_paper_ids"]))
+        for fact in row["key_facts"]:
+            assert _norm(fact) in text, f"{row['id']}: key fact not in gold abstracts: {fact!r}"
+
+
+def test_factual_questions_do_not_name_the_method() -> None:
+    papers = corpus()
+    for _, row in all_rows():
+        if row["type"] != "factual":
+            continue
+        title = papers[row["gold_paper_ids"][0]][0]
+        question = _norm(row["question"])
+        assert _norm(title) not in question, row["id"]
+        if ":" in title:
+            name = _norm(title.split(":", 1)[0])
+            assert name not in question, f"{row['id']}: factual question names {name!r}"
