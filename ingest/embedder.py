@@ -99,9 +99,15 @@ def _load(source: str, device: str) -> SentenceTransformer:
 
     hf_logging.disable_progress_bar()
     try:
-        return SentenceTransformer(source, device=device)
+        model = SentenceTransformer(source, device=device)
     except OSError as exc:
         raise PaperchatError(
             f"Cannot load the embedding model {source!r}: {exc}. Give a local folder "
             "(PAPERCHAT_INGEST__MODEL=/path/to/model) or the bundled 'all-MiniLM-L6-v2'."
         ) from exc
+    # We tokenize whole abstracts on purpose, to count word pieces before chunking; the
+    # tokenizer's one-time "longer than the maximum" warning would only alarm the user.
+    warned = getattr(model.tokenizer, "deprecation_warnings", None)
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
+    return model

@@ -27,7 +27,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 
 def parse_jsonl(text: str, path: str) -> Iterator[Paper | Problem]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a record: str.splitlines() would also split inside strings at U+2028 etc.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
