@@ -83,7 +83,7 @@ class AnswerSettings(_Group):
         0.25, description="Extractive answers skip sentences less similar than this to the question."
     )
     refuse_below: float = Field(
-        0.35,
+        0.40,
         description="Refuse when the best paper's dense similarity to the question is below this "
         "(calibrated on the eval dev split).",
     )
@@ -183,7 +183,9 @@ class Settings(BaseSettings):
         update: dict[str, Any] = {}
         for name, values in groups.items():
             if isinstance(values, dict):
-                update[name] = getattr(self, name).model_copy(update=values)
+                group = getattr(self, name)
+                # Validated, unlike model_copy(update=...): a bad flag is an error, not a crash later.
+                update[name] = type(group).model_validate({**group.model_dump(), **values})
             else:
                 update[name] = values
         copy = self.model_copy(update=update)

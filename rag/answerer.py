@@ -1,0 +1,42 @@
+"""The one interface every answerer (extractive or LLM) implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.types import Answer, RetrievedPaper
+
+History = list[tuple[str, str]]
+
+
+@dataclass
+class Context:
+    """What an answerer is given: the question, the standalone query and the retrieved papers."""
+
+    question: str  # as the user asked it (after truncation)
+    query: str  # standalone form (follow-ups rewritten); what retrieval and scoring use
+    papers: list[RetrievedPaper]
+    query_vector: np.ndarray
+    history: History = field(default_factory=list)
+
+
+class Answerer(ABC):
+    """Writes an answer from retrieved papers. ``stream`` yields text pieces, then the Answer."""
+
+    name: str = "answerer"
+
+    @abstractmethod
+    def stream(self, ctx: Context) -> Iterator[str | Answer]:
+        """Text as it is produced, then the final :class:`Answer` (always last, always once)."""
+
+    def answer(self, ctx: Context) -> Answer:
+        final: Answer | None = None
+        for item in self.stream(ctx):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None, f"{type(self).__name__}.stream yielded no Answer"
+        return final

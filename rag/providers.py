@@ -1,0 +1,119 @@
+"""LLM providers, all as llama-index LLMs: an OpenAI-compatible server, Ollama, or a local GGUF.
+
+Each SDK is imported when its provider is built, never at import time. A local GGUF model is
+loaded once per process and path.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from ingest.errors import ProviderUnavailable
+
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
+
+    from ingest.settings import Settings
+
+PROVIDERS = ("openai", "ollama", "llamacpp")
+_LOCAL: dict[tuple[str, int, int], LLM] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def make_llm(settings: Settings, provider: str) -> LLM:
+    """The llama-index LLM for ``provider`` as the settings describe it."""
+    a = settings.answer
+    if provider == "openai":
+        from llama_index.llms.openai_like import OpenAILike
+
+        return OpenAILike(
+            model=a.llm_model or "local-model",
+            api_base=a.llm_base_url,
+            api_key=a.llm_api_key.get_secret_value(),
+            is_chat_model=True,
+            context_window=a.llm_context_window,
+            max_tokens=a.llm_max_tokens,
+            temperature=a.llm_temperature,
+            timeout=a.llm_timeout,
+            max_retries=0,  # an unreachable server should fail fast and fall back
+        )
+    if provider == "ollama":
+        from llama_index.llms.ollama import Ollama
+
+        if not a.llm_model:
+            raise ProviderUnavailable("Set the Ollama model: PAPERCHAT_ANSWER__LLM_MODEL=llama3.2")
+        return Ollama(
+            model=a.llm_model,
+            base_url=ollama_url(a.llm_base_url),
+            request_timeout=a.llm_timeout,
+            temperature=a.llm_temperature,
+            context_window=a.llm_context_window,
+            additional_kwargs={"num_predict": a.llm_max_tokens},
+        )
+    if provider == "llamacpp":
+        return _local_gguf(settings)
+    raise ProviderUnavailable(
+        f"Unknown LLM provider {provider!r}; use one of {', '.join(PROVIDERS)}."
+    )
+
+
+def describe(settings: Settings, provider: str) -> str:
+    """Where the provider's model is, for error messages."""
+    a = settings.answer
+    if provider == "llamacpp":
+        return a.llm_gguf_path or "(no GGUF path set)"
+    if provider == "ollama":
+        return ollama_url(a.llm_base_url)
+    return a.llm_base_url
+
+
+def ollama_url(url: str) -> str:
+    # The default base URL names an OpenAI-compatible /v1 endpoint; Ollama's own API is at the root.
+    return url.rstrip("/").removesuffix("/v1")
+
+
+def _local_gguf(settings: Settings) -> LLM:
+    a = settings.answer
+    try:
+        from llama_index.llms.llama_cpp import LlamaCPP
+    except ImportError as exc:
+        raise ProviderUnavailable(
+            f"The llamacpp answerer needs llama-cpp-python ({exc}): "
+            "pip install 'paperchat[llamacpp]'"
+        ) from exc
+    if not a.llm_gguf_path:
+        raise ProviderUnavailable(
+            "Set the GGUF model file for the llamacpp answerer: PAPERCHAT_ANSWER__LLM_GGUF_PATH=..."
+        )
+    from pathlib import Path
+
+    path = Path(a.llm_gguf_path).expanduser()
+    if not path.is_file():
+        raise ProviderUnavailable(f"No GGUF model file at {path}")
+    key = (str(path.resolve()), a.llm_context_window, a.llm_max_tokens)
+    with _LOCAL_LOCK:
+        if key not in _LOCAL:
+            _LOCAL[key] = LlamaCPP(
+                model_path=str(path),
+                temperature=a.llm_temperature,
+                max_new_tokens=a.llm_max_tokens,
+                context_window=a.llm_context_window,
+                verbose=False,
+            )
+        return _LOCAL[key]
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means the LLM server could not be reached."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = type(seen).__name__
+        if name in {"APIConnectionError", "APITimeoutError", "ConnectError", "ConnectTimeout",
+                    "ReadTimeout", "RemoteProtocolError", "ConnectionError",
+                    "ConnectionRefusedError", "TimeoutException"}:
+            return True
+        if isinstance(seen, ConnectionError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

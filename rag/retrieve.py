@@ -1,0 +1,196 @@
+"""Hybrid retrieval: dense chunks from Chroma plus BM25 over papers, fused and grouped to papers.
+
+Filters become a Chroma ``where`` (sources, code link and category natively; dates and author
+substrings, which Chroma cannot compare, as the list of paper ids that pass) and the same
+predicate is applied to BM25's results, so every mode sees the same papers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.fusion import reciprocal_rank_fusion
+from rag.types import Filters, RetrievedPaper
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
+    from ingest.store import PaperStore, StoredPaper
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass
+class Retrieval:
+    """What one query found: the ranked papers, and the evidence used to judge them."""
+
+    query: str
+    vector: np.ndarray
+    papers: list[RetrievedPaper]
+    best_dense: float  # best chunk's cosine similarity to the query among the allowed papers
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Catalog:
+    """All stored papers by id, re-read when the store's revision changes."""
+
+    def __init__(self) -> None:
+        self.revision: str | None = None
+        self.papers: dict[str, StoredPaper] = {}
+        self._allowed: dict[Filters, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def refresh(self, store: PaperStore, revision: str) -> None:
+        with self._lock:
+            if revision != self.revision:
+                self.papers = store.papers()
+                self._allowed = {}
+                self.revision = revision
+
+    def allowed(self, filters: Filters) -> list[str]:
+        """Ids of the papers that pass ``filters`` (memoised per filter and revision)."""
+        with self._lock:
+            if filters not in self._allowed:
+                self._allowed[filters] = sorted(
+                    pid for pid, p in self.papers.items() if passes(p, filters)
+                )
+            return self._allowed[filters]
+
+
+def passes(paper: StoredPaper, filters: Filters) -> bool:
+    """The filter predicate, the same one the Chroma ``where`` expresses."""
+    if filters.sources and not set(filters.sources) & set(paper.sources):
+        return False
+    if filters.has_code is not None and bool(paper.urls) != filters.has_code:
+        return False
+    date = paper.date
+    if filters.date_from and not (date and date[: len(filters.date_from)] >= filters.date_from):
+        return False
+    if filters.date_to and not (date and date[: len(filters.date_to)] <= filters.date_to):
+        return False
+    if filters.author and not any(filters.author.casefold() in a.casefold() for a in paper.authors):
+        return False
+    return not (filters.category and filters.category not in paper.categories)
+
+
+def chroma_where(filters: Filters, allowed: Collection[str] | None = None) -> dict[str, Any] | None:
+    """The Chroma ``where`` for ``filters``; ``allowed`` limits to these paper ids as well."""
+    clauses: list[dict[str, Any]] = []
+    if filters.sources:
+        ors = [{"sources": {"$contains": s}} for s in filters.sources]
+        clauses.append(ors[0] if len(ors) == 1 else {"$or": ors})
+    if filters.has_code is not None:
+        clauses.append({"has_code": filters.has_code})
+    if filters.category:
+        clauses.append({"categories": {"$contains": filters.category}})
+    if allowed is not None:
+        clauses.append({"paper_id": {"$in": sorted(allowed) or [""]}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class Retriever:
+    """Ranks papers for a query: dense, BM25, or both fused with reciprocal rank fusion."""
+
+    def __init__(self, settings: Settings, store: PaperStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalog = Catalog()
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        filters: Filters | None = None,
+        mode: str = "hybrid",
+        only: Collection[str] | None = None,
+    ) -> Retrieval:
+        import time
+
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        filters = filters or Filters()
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        lexical = self.store.lexical()
+        self.catalog.refresh(self.store, lexical.revision)
+        allowed = self._allowed(filters, only)
+        timings["catalog"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        vector = self.settings.embedder.embed_query(query)
+        timings["embed"] = time.perf_counter() - t0
+
+        n = self.settings.retrieval.candidates
+        t0 = time.perf_counter()
+        # Dense always runs: its best similarity is the evidence that refusal is judged on.
+        where = chroma_where(filters, allowed if self._needs_ids(filters, only) else None)
+        hits = self.store.dense(vector, n, where) if allowed is None or allowed else []
+        dense_best: dict[str, float] = {}
+        passages: dict[str, list[str]] = {}
+        for hit in hits:
+            dense_best.setdefault(hit.paper_id, hit.similarity)
+            passages.setdefault(hit.paper_id, []).append(hit.text)
+        timings["dense"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        bm25: dict[str, float] = {}
+        if mode != "dense":
+            fetch = n if allowed is None else len(self.catalog.papers)
+            allowed_set = None if allowed is None else set(allowed)
+            for pid, score in lexical.search(query, fetch):
+                if allowed_set is None or pid in allowed_set:
+                    bm25[pid] = score
+                    if len(bm25) >= n:
+                        break
+        timings["bm25"] = time.perf_counter() - t0
+
+        dense_rank = list(dense_best)  # already best first
+        bm25_rank = list(bm25)
+        if mode == "dense":
+            scores = dict(dense_best)
+        elif mode == "bm25":
+            scores = dict(bm25)
+        else:
+            r = self.settings.retrieval
+            scores = reciprocal_rank_fusion(
+                [dense_rank, bm25_rank], k=r.rrf_k, weights=[r.dense_weight, r.bm25_weight]
+            )
+        ranked = sorted(scores, key=lambda pid: (-scores[pid], pid))[:k]
+        papers = []
+        for pid in ranked:
+            stored = self.catalog.papers.get(pid)
+            if stored is None:  # written after the catalog was read; next revision brings it
+                continue
+            papers.append(RetrievedPaper(
+                rank=len(papers) + 1,
+                paper_id=pid,
+                title=stored.title,
+                score=float(scores[pid]),
+                dense=dense_best.get(pid),
+                bm25=bm25.get(pid),
+                passages=passages.get(pid) or [stored.abstract],
+                abstract=stored.abstract,
+                urls=stored.links,
+            ))
+        best = max(dense_best.values(), default=0.0)
+        return Retrieval(query, vector, papers, float(best), timings)
+
+    def _allowed(self, filters: Filters, only: Collection[str] | None) -> list[str] | None:
+        if filters.empty and only is None:
+            return None
+        ids = self.catalog.allowed(filters)
+        if only is not None:
+            keep = set(only)
+            ids = [i for i in ids if i in keep]
+        return ids
+
+    @staticmethod
+    def _needs_ids(filters: Filters, only: Collection[str] | None) -> bool:
+        # Chroma compares dates only as numbers and has no substring match on list items.
+        return only is not None or bool(filters.date_from or filters.date_to or filters.author)

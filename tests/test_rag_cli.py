@@ -1,0 +1,112 @@
+"""`paperchat ask` and `paperchat search` as a user runs them, over the real corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ui.cli import app
+
+pytestmark = pytest.mark.slow
+
+KV_QUESTION = "Which papers reduce the memory of the KV cache during LLM inference, and how?"
+
+
+@pytest.fixture
+def corpus_env(corpus_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PAPERCHAT_HOME", str(corpus_home))
+    return corpus_home
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ask_prints_the_answer_and_numbered_sources(corpus_env: Path) -> None:
+    code, out, _ = run("ask", KV_QUESTION)
+    assert code == 0
+    answer, sources = out.split("\nSources:\n")
+    assert "[1]" in answer and "[2]" in answer
+    lines = sources.strip().splitlines()
+    assert len(lines) >= 3 and lines[0].startswith("[1] ") and lines[1].startswith("[2] ")
+
+
+def test_ask_json_is_one_object_in_the_documented_shape(corpus_env: Path) -> None:
+    code, out, _ = run("ask", "--json", KV_QUESTION)
+    assert code == 0
+    data = json.loads(out)
+    assert {"answer", "citations", "refused", "timings"} <= set(data)
+    assert data["refused"] is False and data["timings"]["total"] > 0
+    assert len(data["citations"]) >= 3
+    for citation in data["citations"]:
+        assert set(citation) == {"n", "paper_id", "title", "urls", "passage"}
+        assert f"[{citation['n']}]" in data["answer"]
+
+
+def test_ask_refuses_an_off_topic_question_with_closest_matches(corpus_env: Path) -> None:
+    code, out, _ = run("ask", "--json", "How does protein folding work?")
+    data = json.loads(out)
+    assert code == 0 and data["refused"] and data["citations"] == [] and data["closest"]
+
+
+def test_ask_batch_answers_plain_and_jsonl_lines_one_object_each(
+    corpus_env: Path, tmp_path: Path
+) -> None:
+    batch = tmp_path / "questions.txt"
+    batch.write_text(
+        "What is speculative decoding?\n\n"
+        + json.dumps({"question": "How can I train a model with less GPU memory?"}) + "\n"
+        + "   \n"
+        + "What is a good recipe for sourdough bread?\n"
+    )
+    code, out, _ = run("ask", "--batch", str(batch), "-k", "3")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["question"] for r in rows] == [
+        "What is speculative decoding?", "How can I train a model with less GPU memory?",
+        "What is a good recipe for sourdough bread?",
+    ]
+    assert [r["refused"] for r in rows] == [False, False, True]
+    assert all(len(r["citations"]) <= 3 for r in rows)
+
+
+def test_search_lists_ranked_papers_with_scores(corpus_env: Path) -> None:
+    code, out, _ = run("search", "--json", "-k", "4", "KV cache quantization")
+    data = json.loads(out)
+    assert code == 0 and data["query"] == "KV cache quantization"
+    assert [r["rank"] for r in data["results"]] == [1, 2, 3, 4]
+    scores = [r["score"] for r in data["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert any("KIVI" in r["title"] for r in data["results"])
+
+    code, out, _ = run("search", "KV cache quantization", "-k", "2", "--mode", "bm25")
+    assert code == 0 and out.startswith(" 1. ") and len(out.strip().splitlines()) == 2
+
+
+def test_search_filters_by_code_link(corpus_env: Path) -> None:
+    code, out, _ = run("search", "--json", "--has-code", "-k", "10", "language model inference")
+    assert code == 0
+    ids = [r["paper_id"] for r in json.loads(out)["results"]]
+    from ingest.settings import Settings
+    from rag.engine import Engine
+
+    engine = Engine(Settings(home=corpus_env))
+    assert ids and all(engine.paper(i).urls for i in ids)  # type: ignore[union-attr]
+
+
+def test_bad_input_gets_a_message_not_a_traceback(corpus_env: Path, tmp_path: Path) -> None:
+    code, _, err = run("ask", "   ")
+    assert code == 2 and "question is empty" in err and "Traceback" not in err
+    code, out, err = run("ask", "--json", "KV cache " * 3000)
+    assert code == 0 and "characters long" in " ".join(json.loads(out)["notices"])
+    code, _, err = run("search", "x", "--mode", "magic")
+    assert code != 0 and "--mode" in err
+
+
+def test_ask_without_a_store_says_how_to_build_one() -> None:
+    code, _, err = run("ask", "What is KIVI?")
+    assert code == 1 and "paperchat ingest" in err
