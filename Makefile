@@ -9,7 +9,7 @@ HASH   := $(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup setup-dev ingest lint clean
+.PHONY: run test setup setup-dev chromium ingest lint clean
 
 run: setup ingest
 	$(BIN)/paperchat serve
@@ -21,7 +21,12 @@ test: setup-dev
 	$(BIN)/python -m pytest
 
 setup: $(VENV)/.installed-$(HASH)
-setup-dev: $(VENV)/.installed-dev-$(HASH)
+setup-dev: $(VENV)/.installed-dev-$(HASH) chromium
+
+# The browser test drives Debian's chromium; playwright's own browser download is never used.
+chromium:
+	test -x /usr/bin/chromium || apt-get install -y --no-install-recommends chromium \
+		|| (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 $(VENV)/.installed-$(HASH):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

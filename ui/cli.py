@@ -58,10 +58,9 @@ def load_settings(**groups: dict[str, Any]) -> Any:
     from ingest.settings import Settings
 
     try:
-        settings = Settings()
+        return Settings().with_overrides(**{k: v for k, v in groups.items() if v})
     except ValidationError as exc:
         raise PaperchatError(f"bad configuration: {exc}") from exc
-    return settings.with_overrides(**{k: v for k, v in groups.items() if v})
 
 
 def emit_json(data: Any) -> None:
@@ -119,13 +118,19 @@ def _tqdm_progress(total: int) -> Any:
 @user_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
-    share: Annotated[bool, typer.Option(help="Also open a public Gradio link (needs auth).")] = False,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default 7860).")] = None,
+    share: Annotated[bool, typer.Option(help="Also open a public Gradio link (needs auth).")] = (
+        False
+    ),
 ) -> None:
     """Start the web UI, with its API (ask, search) for gradio_client and MCP clients."""
+    from ui.serve import mcp_available
     from ui.serve import serve as run_server
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if not mcp_available():
+        typer.echo("MCP tools off (install 'gradio[mcp]' to serve search and ask over MCP).",
+                   err=True)
     run_server(load_settings(ui=overrides), share=share)
 
 
@@ -297,7 +302,8 @@ def eval_run(
     ctx: typer.Context,
     split: Annotated[str, typer.Option(help="dev, test, or a .jsonl file.")] = "dev",
     out: Annotated[Path | None, typer.Option(
-        help="Report folder [default: <home>/eval/<timestamp>/].")] = None,
+        help="Report folder (default: <home>/eval/<timestamp>/; <home>/eval/latest/ is "
+        "refreshed either way).")] = None,
     systems: Annotated[str, typer.Option(help="Comma-separated retrieval modes to run.")] = (
         "hybrid,bm25,dense"),
     judge: Annotated[str | None, typer.Option(
@@ -378,6 +384,24 @@ def eval_compare(
     typer.echo(render(result, tolerance))
     if result.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def bench(
+    sizes: Annotated[str, typer.Option(help="Synthetic corpus sizes, comma-separated.")] = "10000,100000",
+    questions: Annotated[int, typer.Option(help="Eval questions timed per corpus.")] = 40,
+    out: Annotated[Path, typer.Option(help="Folder for results.json and plots.")] = Path("benchmarks"),
+    work: Annotated[Path, typer.Option(help="Scratch folder for the stores it builds.")] = Path(
+        ".paperchat/bench"),
+    llamaindex: Annotated[bool, typer.Option(help="Also time llama-index's default pipeline.")] = True,
+) -> None:
+    """Measure ingest, latency, cold start, memory and scale; update BENCHMARKS.md."""
+    from eval.bench import run
+
+    size_list = [int(s) for s in sizes.split(",") if s.strip()]
+    results = run(size_list, questions, out, work, with_llamaindex=llamaindex)
+    emit_json(results)
 
 
 def main() -> None:
