@@ -1,0 +1,126 @@
+"""Judges of citation support: does a cited abstract back up the sentence that cites it?
+
+``embedding`` (the default) runs offline with the store's own embedding model; ``nli:FOLDER``
+uses a local cross-encoder NLI model; ``llm`` asks the configured judge LLM. Each takes
+(sentence, cited texts) pairs and gives one verdict per pair (``eval.metrics.Judge``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ingest.errors import PaperchatError
+
+if TYPE_CHECKING:
+    from eval.metrics import Judge
+    from ingest.embedder import Embedder
+
+# all-MiniLM-L6-v2 gives a sentence and a faithful paraphrase of it 0.7 or more; two sentences
+# that merely share a topic land around 0.3-0.5.
+SUPPORT_THRESHOLD = 0.6
+_SENTENCES = re.compile(r"(?<=[.!?])\s+")
+
+
+Pairs = list[tuple[str, list[str]]]  # (answer sentence, the texts it cites)
+
+
+def _verbatim(sentence: str, texts: list[str]) -> bool:
+    """A sentence quoted from a cited text needs no judge (the extractive answerer quotes)."""
+    needle = " ".join(sentence.split()).rstrip(".")
+    return any(needle in " ".join(t.split()) for t in texts)
+
+
+class EmbeddingSupport:
+    """Supported when the sentence is quoted from, or close to some sentence (or the whole) of,
+    a cited text."""
+
+    name = "embedding"
+
+    def __init__(self, embedder: Embedder, threshold: float = SUPPORT_THRESHOLD) -> None:
+        self.embedder = embedder
+        self.threshold = threshold
+        self._cache: dict[str, np.ndarray] = {}  # cited text -> vectors of it and its sentences
+
+    def scores(self, pairs: Pairs) -> list[float]:
+        """Best cosine similarity of each sentence to its cited texts, their sentences included."""
+        new = [t for t in dict.fromkeys(t for _, texts in pairs for t in texts)
+               if t not in self._cache]
+        parts = [[t, *(s for s in _SENTENCES.split(t) if s.strip())] for t in new]
+        vectors = self.embedder.embed([p for group in parts for p in group])
+        start = 0
+        for text, group in zip(new, parts, strict=True):
+            self._cache[text] = vectors[start:start + len(group)]
+            start += len(group)
+        claims = self.embedder.embed([sentence for sentence, _ in pairs])
+        return [max(float(np.max(self._cache[t] @ claim)) for t in texts)
+                for claim, (_, texts) in zip(claims, pairs, strict=True)]
+
+    def __call__(self, pairs: Pairs) -> list[bool]:
+        quoted = [_verbatim(sentence, texts) for sentence, texts in pairs]
+        rest = [p for p, q in zip(pairs, quoted, strict=True) if not q]
+        scores = iter(self.scores(rest) if rest else [])
+        return [q or next(scores) >= self.threshold for q in quoted]
+
+
+class NLISupport:
+    """Supported when a local NLI cross-encoder says the cited texts entail the sentence."""
+
+    def __init__(self, model: str) -> None:
+        try:
+            from sentence_transformers import CrossEncoder
+        except ImportError as exc:  # pragma: no cover - sentence-transformers is a dependency
+            raise PaperchatError("NLI support needs sentence-transformers") from exc
+        try:
+            self.model = CrossEncoder(model)
+        except OSError as exc:
+            raise PaperchatError(
+                f"Cannot load the NLI model {model!r}: give a local folder of a cross-encoder "
+                "NLI model (nli:/path/to/model)."
+            ) from exc
+        labels = {v.lower(): int(k) for k, v in self.model.config.id2label.items()}
+        if "entailment" not in labels:
+            raise PaperchatError(f"{model!r} has no 'entailment' label; is it an NLI model?")
+        self.entailment = labels["entailment"]
+        self.name = f"nli:{model}"
+
+    def __call__(self, pairs: Pairs) -> list[bool]:
+        if not pairs:
+            return []
+        scores = self.model.predict([(" ".join(texts), sentence) for sentence, texts in pairs])
+        return [int(np.argmax(row)) == self.entailment for row in np.atleast_2d(scores)]
+
+
+_LLM_PROMPT = (
+    "Passage:\n{passage}\n\nClaim: {claim}\n\n"
+    "Is the claim fully supported by the passage? Answer with one word, yes or no."
+)
+
+
+class LLMSupport:
+    """Supported when the judge LLM answers yes to 'does the passage support the claim?'."""
+
+    def __init__(self, llm: Any, model_name: str) -> None:
+        self.llm = llm
+        self.name = f"llm:{model_name}"
+
+    def __call__(self, pairs: Pairs) -> list[bool]:
+        replies = [self.llm.complete(_LLM_PROMPT.format(passage="\n\n".join(texts), claim=s))
+                   for s, texts in pairs]
+        return [str(r).strip().lower().startswith("yes") for r in replies]
+
+
+def make_support(spec: str, embedder: Embedder, llm: Any = None, llm_name: str = "") -> Judge:
+    """The judge named by ``spec``: ``embedding``, ``embedding:0.7``, ``nli:FOLDER`` or ``llm``."""
+    kind, _, arg = spec.partition(":")
+    if kind == "embedding":
+        return EmbeddingSupport(embedder, float(arg) if arg else SUPPORT_THRESHOLD)
+    if kind == "nli" and arg:
+        return NLISupport(arg)
+    if kind == "llm":
+        if llm is None:
+            raise PaperchatError("--support llm needs a judge LLM (--judge, or an LLM answerer).")
+        return LLMSupport(llm, llm_name)
+    raise PaperchatError(f"Unknown support judge {spec!r}: use embedding, nli:FOLDER or llm.")
