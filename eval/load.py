@@ -23,8 +23,10 @@ class LoadResult:
     def summary(self) -> dict[str, Any]:
         ms = np.array(self.latencies) * 1000 if self.latencies else np.array([0.0])
         return {
-            "users": self.users, "questions_per_user": self.per_user,
-            "requests": self.users * self.per_user, "errors": len(self.errors),
+            "users": self.users,
+            "questions_per_user": self.per_user,
+            "requests": self.users * self.per_user,
+            "errors": len(self.errors),
             "seconds": round(self.seconds, 1),
             "p50_ms": round(float(np.percentile(ms, 50)), 1),
             "p95_ms": round(float(np.percentile(ms, 95)), 1),
@@ -32,8 +34,13 @@ class LoadResult:
         }
 
 
-def run_load(url: str, questions: Sequence[str], users: int = 20, per_user: int = 10,
-             auth: tuple[str, str] | None = None) -> LoadResult:
+def run_load(
+    url: str,
+    questions: Sequence[str],
+    users: int = 20,
+    per_user: int = 10,
+    auth: tuple[str, str] | None = None,
+) -> LoadResult:
     """Every user connects its own client and asks ``per_user`` questions in turn via /ask."""
     from gradio_client import Client
 

@@ -52,9 +52,7 @@ class Chunker:
             title = " ".join(pieces).replace(" ##", "")
             budget = self.max_tokens - self.tokenizer.count_tokens(title + "\n")
         texts = self._split(paper.abstract, budget)
-        return [
-            Chunk(paper.paper_id, i, text, f"{title}\n{text}") for i, text in enumerate(texts)
-        ]
+        return [Chunk(paper.paper_id, i, text, f"{title}\n{text}") for i, text in enumerate(texts)]
 
     def _split(self, text: str, budget: int) -> list[str]:
         out: list[str] = []

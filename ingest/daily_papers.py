@@ -66,7 +66,9 @@ def parse_daily_papers(data: bytes, path: str) -> Iterator[Paper | Problem]:
         elif current is not None:  # the abstract, or a further paragraph of it
             current.abstract.append(text)
         else:
-            problems.append(Problem(path, number, f"abstract with no title before it: {text[:60]!r}…"))
+            problems.append(
+                Problem(path, number, f"abstract with no title before it: {text[:60]!r}…")
+            )
             continue
         if bad:
             current.bad_lines.append(number)
@@ -76,20 +78,24 @@ def parse_daily_papers(data: bytes, path: str) -> Iterator[Paper | Problem]:
                 problems.append(_no_abstract(path, entry))
             continue
         if entry.bad_lines:
-            problems.append(Problem(
-                path, entry.bad_lines[0],
-                f"bytes that are not UTF-8 in the entry {entry.title[:60]!r}; entry skipped",
-            ))
+            problems.append(
+                Problem(
+                    path,
+                    entry.bad_lines[0],
+                    f"bytes that are not UTF-8 in the entry {entry.title[:60]!r}; entry skipped",
+                )
+            )
             continue
-        yield Paper(title=entry.title, abstract=" ".join(entry.abstract),
-                    sources=[path.rsplit("/", 1)[-1]])
+        yield Paper(
+            title=entry.title, abstract=" ".join(entry.abstract), sources=[path.rsplit("/", 1)[-1]]
+        )
     yield from sorted(problems, key=lambda p: p.line)
 
 
 def _unglue_header(text: str) -> str:
     for prefix in _GLUED_PREFIXES:
         if text.startswith(prefix) and len(text) > len(prefix) and text[len(prefix)].isupper():
-            return text[len(prefix):]
+            return text[len(prefix) :]
     return text
 
 

@@ -57,7 +57,10 @@ class Embedder:
     @property
     def dimension(self) -> int:
         model = self.model
-        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        get = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         dim = get()
         assert dim is not None
         return int(dim)

@@ -14,7 +14,7 @@ from pathlib import Path
 _STEMMER = None
 
 
-def _stemmer():  # noqa: ANN202 - PyStemmer has no stubs
+def _stemmer():
     global _STEMMER
     if _STEMMER is None:
         import Stemmer
@@ -58,13 +58,28 @@ class LexicalIndex:
                 out.append((self.paper_ids[int(doc)], float(score)))
         return out
 
+    def document_share(self, text: str) -> float:
+        """Share of papers that hold the rarest of ``text``'s terms (0.0 when one is unknown)."""
+        import bm25s
+
+        if not self.paper_ids:
+            return 0.0
+        tokens = bm25s.tokenize(
+            [text], stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=False
+        )[0]
+        vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]  # type: ignore[attr-defined]
+        counts = [int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in tokens]
+        return min(counts, default=0) / len(self.paper_ids)
+
     def save(self, folder: Path) -> None:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         if self.paper_ids:
             self._bm25.save(str(tmp / "bm25"))  # type: ignore[attr-defined]
-        (tmp / "meta.json").write_text(json.dumps({"revision": self.revision, "paper_ids": self.paper_ids}))
+        (tmp / "meta.json").write_text(
+            json.dumps({"revision": self.revision, "paper_ids": self.paper_ids})
+        )
         # Swap in whole, so a reader never sees half an index.
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -84,4 +99,3 @@ class LexicalIndex:
         except (OSError, ValueError, KeyError):
             return None
         return cls(meta["paper_ids"], meta["revision"], retriever)
-

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ingest.chunking import Chunk, Chunker
 from ingest.records import Paper
+from ingest.settings import Settings
 from ingest.sources import Format, collect
 from ingest.store import PaperStore
-from ingest.settings import Settings
 
 # Papers embedded and written per step: big enough for efficient batches, small enough that a
 # killed ingest loses little.
@@ -128,9 +128,10 @@ def _embed_and_write(
     embedder = settings.embedder
     store.check_dimension(embedder.dimension)
     limit = settings.ingest.chunk_tokens or embedder.max_tokens
-    chunker = Chunker(embedder, max_tokens=min(limit, embedder.max_tokens),
-                      overlap=settings.ingest.chunk_overlap)
-    groups = [papers[i:i + WRITE_GROUP] for i in range(0, len(papers), WRITE_GROUP)]
+    chunker = Chunker(
+        embedder, max_tokens=min(limit, embedder.max_tokens), overlap=settings.ingest.chunk_overlap
+    )
+    groups = [papers[i : i + WRITE_GROUP] for i in range(0, len(papers), WRITE_GROUP)]
     chunked: list[list[Chunk]] = [[c for p in group for c in chunker.chunk(p)] for group in groups]
     bar = progress(sum(len(c) for c in chunked)) if progress else Progress()
     written = 0

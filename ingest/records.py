@@ -81,11 +81,20 @@ class Paper:
     @property
     def meta_hash(self) -> str:
         """Hash of everything else: a change here only rewrites metadata."""
-        return _sha(json.dumps(
-            [self.sources, self.authors, self.date, self.url, self.categories,
-             self.source_id, self.urls],
-            ensure_ascii=False,
-        ))
+        return _sha(
+            json.dumps(
+                [
+                    self.sources,
+                    self.authors,
+                    self.date,
+                    self.url,
+                    self.categories,
+                    self.source_id,
+                    self.urls,
+                ],
+                ensure_ascii=False,
+            )
+        )
 
     def merge(self, other: Paper) -> None:
         """Fold a duplicate of this paper (same normalised title) from another source into it."""

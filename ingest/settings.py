@@ -63,7 +63,10 @@ class RetrievalSettings(_Group):
         1.0, ge=0, description="Weight of the dense ranking in reciprocal rank fusion."
     )
     bm25_weight: float = Field(
-        1.0, ge=0, description="Weight of the BM25 ranking in reciprocal rank fusion."
+        1.25,
+        ge=0,
+        description="Weight of the BM25 ranking in reciprocal rank fusion. 1.25 is the smallest "
+        "weight with the best dev-split MRR (0.984, against 0.973 at 1.0).",
     )
 
 
@@ -77,15 +80,22 @@ class AnswerSettings(_Group):
         2, ge=1, description="Most sentences an extractive answer takes from one abstract."
     )
     mmr_lambda: float = Field(
-        0.7, ge=0, le=1, description="Extractive sentence choice: relevance (1) versus diversity (0)."
+        0.7,
+        ge=0,
+        le=1,
+        description="Extractive sentence choice: relevance (1) versus diversity (0).",
     )
     sentence_floor: float = Field(
-        0.25, description="Extractive answers skip sentences less similar than this to the question."
+        0.25,
+        description="Extractive answers skip sentences less similar than this to the question.",
     )
     refuse_below: float = Field(
-        0.40,
+        0.45,
         description="Refuse when the best paper's dense similarity to the question is below this "
-        "(calibrated on the eval dev split).",
+        "and no rare name in the question matches the top paper. Calibrated on the eval dev "
+        "split: refusal accuracy 0.911, no answerable question refused, and a 0.05 margin below "
+        "the lowest answerable question (0.48 scores 0.964 on dev but refuses two-word topic "
+        "queries such as 'chart understanding').",
     )
     support_threshold: float = Field(
         0.45,
@@ -170,8 +180,9 @@ class Settings(BaseSettings):
     def embedder(self) -> Embedder:
         from ingest.embedder import Embedder
 
-        return Embedder(self.ingest.model, device=self.ingest.device,
-                        batch_size=self.ingest.batch_size)
+        return Embedder(
+            self.ingest.model, device=self.ingest.device, batch_size=self.ingest.batch_size
+        )
 
     def store(self, *, create: bool = False) -> PaperStore:
         from ingest.store import PaperStore

@@ -15,11 +15,17 @@ from ingest.structured import parse_csv, parse_json, parse_jsonl
 Format = Literal["auto", "daily", "json", "jsonl", "csv"]
 FORMATS: tuple[str, ...] = ("auto", "daily", "json", "jsonl", "csv")
 _BY_SUFFIX = {
-    ".txt": "daily", ".md": "daily", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".txt": "daily",
+    ".md": "daily",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
     ".csv": "csv",
 }
 _TEXT_PARSERS: dict[str, Callable[[str, str], Iterator[Paper | Problem]]] = {
-    "json": parse_json, "jsonl": parse_jsonl, "csv": parse_csv,
+    "json": parse_json,
+    "jsonl": parse_jsonl,
+    "csv": parse_csv,
 }
 
 
@@ -41,7 +47,9 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
         if not path.exists():
             raise SourceNotFound(f"{path}: no such file or folder")
         if path.is_dir():
-            files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and not p.name.startswith("."))
+            files.extend(
+                p for p in sorted(path.rglob("*")) if p.is_file() and not p.name.startswith(".")
+            )
         else:
             files.append(path)
     return files

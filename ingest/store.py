@@ -176,7 +176,10 @@ class PaperStore:
     def check_chunking(self) -> None:
         """Refuse to add chunks made another way than the ones already stored."""
         meta, ingest = self.meta, self.settings.ingest
-        if (meta.get("chunk_tokens"), meta.get("chunk_overlap")) != (ingest.chunk_tokens, ingest.chunk_overlap):
+        if (meta.get("chunk_tokens"), meta.get("chunk_overlap")) != (
+            ingest.chunk_tokens,
+            ingest.chunk_overlap,
+        ):
             raise ModelMismatch(
                 f"The store at {self.where} was chunked with chunk_tokens="
                 f"{meta.get('chunk_tokens')}, chunk_overlap={meta.get('chunk_overlap')}; the "
@@ -203,7 +206,9 @@ class PaperStore:
             client.delete_collection(settings.collection)
         except Exception as exc:
             if _is_connection_error(exc):
-                raise StoreUnavailable(f"Cannot reach the Chroma server at {settings.chroma_url}") from exc
+                raise StoreUnavailable(
+                    f"Cannot reach the Chroma server at {settings.chroma_url}"
+                ) from exc
         import shutil
 
         shutil.rmtree(_lexical_dir(settings), ignore_errors=True)
@@ -220,8 +225,12 @@ class PaperStore:
         held = {}
         for meta in firsts["metadatas"] or []:
             pid = str(meta["paper_id"])
-            held[pid] = Held(str(meta["text_hash"]), str(meta["meta_hash"]),
-                             int(meta["n_chunks"]), present.get(pid, 0))
+            held[pid] = Held(
+                str(meta["text_hash"]),
+                str(meta["meta_hash"]),
+                int(meta["n_chunks"]),
+                present.get(pid, 0),
+            )
         for pid, count in present.items():  # chunks whose chunk 0 is gone: incomplete too
             held.setdefault(pid, Held("", "", -1, count))
         return held
@@ -242,7 +251,9 @@ class PaperStore:
         """Chunk texts of each paper, in order."""
         if not paper_ids:
             return {}
-        got = self._get(where={"paper_id": {"$in": list(paper_ids)}}, include=["documents", "metadatas"])
+        got = self._get(
+            where={"paper_id": {"$in": list(paper_ids)}}, include=["documents", "metadatas"]
+        )
         rows = sorted(
             zip(got["metadatas"] or [], got["documents"] or [], strict=True),
             key=lambda r: (str(r[0]["paper_id"]), int(r[0]["chunk"])),
@@ -252,7 +263,9 @@ class PaperStore:
             out.setdefault(str(meta["paper_id"]), []).append(doc)
         return out
 
-    def dense(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[ChunkHit]:
+    def dense(
+        self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
+    ) -> list[ChunkHit]:
         """Nearest chunks to ``vector`` (cosine similarity, best first)."""
         self.check_dimension(int(vector.shape[-1]))
         total = self.count()
@@ -266,8 +279,13 @@ class PaperStore:
             include=["documents", "metadatas", "distances"],
         )
         hits = []
-        for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
-                                        got["distances"][0], strict=True):
+        for cid, doc, meta, dist in zip(
+            got["ids"][0],
+            got["documents"][0],
+            got["metadatas"][0],
+            got["distances"][0],
+            strict=True,
+        ):
             hits.append(ChunkHit(cid, str(meta["paper_id"]), doc or "", 1.0 - float(dist)))
         return hits
 
@@ -300,7 +318,9 @@ class PaperStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def replace(self, papers: Sequence[Paper], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def replace(
+        self, papers: Sequence[Paper], chunks: Sequence[Chunk], vectors: np.ndarray
+    ) -> None:
         """Write these papers' chunks, replacing whatever the store held for them."""
         by_paper: dict[str, int] = Counter(c.paper_id for c in chunks)
         meta_of = {p.paper_id: p for p in papers}
@@ -309,11 +329,18 @@ class PaperStore:
         for chunk in chunks:
             ids.append(chunk.id)
             docs.append(chunk.text)
-            metas.append(_chunk_metadata(meta_of[chunk.paper_id], chunk.index, by_paper[chunk.paper_id]))
+            metas.append(
+                _chunk_metadata(meta_of[chunk.paper_id], chunk.index, by_paper[chunk.paper_id])
+            )
         for start in range(0, len(ids), self._batch()):
             end = start + self._batch()
-            self._call(self.collection.add, ids=ids[start:end], documents=docs[start:end],
-                       metadatas=metas[start:end], embeddings=vectors[start:end])
+            self._call(
+                self.collection.add,
+                ids=ids[start:end],
+                documents=docs[start:end],
+                metadatas=metas[start:end],
+                embeddings=vectors[start:end],
+            )
 
     def update_metadata(self, papers: Iterable[Paper], n_chunks: dict[str, int]) -> None:
         """Rewrite the metadata of papers whose text (and so vectors) did not change."""
@@ -324,12 +351,15 @@ class PaperStore:
                 ids.append(f"{paper.paper_id}#{i}")
                 metas.append(_chunk_metadata(paper, i, n))
         for start in range(0, len(ids), self._batch()):
-            self._call(self.collection.update, ids=ids[start:start + self._batch()],
-                       metadatas=metas[start:start + self._batch()])
+            self._call(
+                self.collection.update,
+                ids=ids[start : start + self._batch()],
+                metadatas=metas[start : start + self._batch()],
+            )
 
     def delete(self, paper_ids: Sequence[str]) -> None:
         for start in range(0, len(paper_ids), 500):
-            part = list(paper_ids[start:start + 500])
+            part = list(paper_ids[start : start + 500])
             self._call(self.collection.delete, where={"paper_id": {"$in": part}})
 
     def begin_write(self) -> None:
@@ -397,10 +427,18 @@ def _lexical_dir(settings: Settings) -> Any:
 def _is_connection_error(exc: BaseException) -> bool:
     names = {type(e).__name__ for e in _chain(exc)}
     text = str(exc).lower()
-    return bool(names & {"ConnectError", "ConnectionError", "ConnectionRefusedError", "ReadError",
-                         "RemoteProtocolError", "ConnectTimeout", "ReadTimeout"}) or (
-        "could not connect" in text or "connection refused" in text
-    )
+    return bool(
+        names
+        & {
+            "ConnectError",
+            "ConnectionError",
+            "ConnectionRefusedError",
+            "ReadError",
+            "RemoteProtocolError",
+            "ConnectTimeout",
+            "ReadTimeout",
+        }
+    ) or ("could not connect" in text or "connection refused" in text)
 
 
 def _chain(exc: BaseException | None) -> Iterable[BaseException]:

@@ -48,7 +48,7 @@ def parse_json(text: str, path: str) -> Iterator[Paper | Problem]:
     if isinstance(data, Mapping):
         data = next((v for k, v in data.items() if k in ("papers", "data", "items")), [data])
     if not isinstance(data, list):
-        yield Problem(path, 1, "expected a list of paper objects (or {\"papers\": [...]})")
+        yield Problem(path, 1, 'expected a list of paper objects (or {"papers": [...]})')
         return
     lines = _record_lines(text, len(data))
     for index, record in enumerate(data):
@@ -62,7 +62,9 @@ def parse_csv(text: str, path: str) -> Iterator[Paper | Problem]:
         return
     header = {name.strip().casefold() for name in reader.fieldnames if name}
     if not header & set(ALIASES["title"]) or not header & set(ALIASES["abstract"]):
-        yield Problem(path, 1, f"CSV header needs 'title' and 'abstract' columns, got {sorted(header)}")
+        yield Problem(
+            path, 1, f"CSV header needs 'title' and 'abstract' columns, got {sorted(header)}"
+        )
         return
     start = 2
     try:
@@ -151,7 +153,7 @@ def _categories(value: Any) -> list[str]:
 
 def _looks_like_arxiv(source_id: str) -> bool:
     head = source_id.split("v")[0]
-    return head.replace(".", "").isdigit() and "." in head or "/" in source_id
+    return (head.replace(".", "").isdigit() and "." in head) or "/" in source_id
 
 
 def _record_lines(text: str, count: int) -> list[int]:

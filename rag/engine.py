@@ -30,6 +30,7 @@ from rag.answerer import Answerer, Context, History
 from rag.extractive import ExtractiveAnswerer
 from rag.followup import Rewrite, llm_rewrite, offline_rewrite
 from rag.providers import PROVIDERS, is_connection_error
+from rag.refusal import should_refuse
 from rag.retrieve import Retrieval, Retriever
 from rag.sentences import SentenceBank
 from rag.types import Answer, Filters, RetrievedPaper
@@ -150,7 +151,9 @@ class Engine:
         found = self._retrieve(rewrite.query, k, filters, None, only=only)
         timings["retrieve"] = time.perf_counter() - t0
 
-        if not found.papers or found.best_dense < self.settings.answer.refuse_below:
+        if should_refuse(question, found.papers, found.best_dense,
+                         self.settings.answer.refuse_below,
+                         self.retriever.store.lexical().document_share):
             answer = self._refusal(question, found, chosen.name, filters)
             answer.notices[:0] = notices
             answer.timings = {**timings, "total": time.perf_counter() - start}

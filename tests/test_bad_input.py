@@ -42,14 +42,14 @@ def write_broken_folder(folder: Path) -> dict[str, Path]:
         f"A Title Without Abstract\n\nAnother Good Paper\n\n{GOOD_ABSTRACT}\n"
     )
     files["bad_jsonl"].write_text(
-        json.dumps({"title": "JSON Good Paper", "abstract": GOOD_ABSTRACT}) + "\n"
+        json.dumps({"title": "JSON Good Paper", "abstract": GOOD_ABSTRACT})
+        + "\n"
         + "{not json at all\n"
-        + json.dumps({"title": "JSON Paper Missing Abstract"}) + "\n"
+        + json.dumps({"title": "JSON Paper Missing Abstract"})
+        + "\n"
     )
     files["missing_field"].write_text(
-        "title,abstract\n"
-        f'CSV Good Paper,"{GOOD_ABSTRACT}"\n'
-        ",An abstract without a title.\n"
+        f'title,abstract\nCSV Good Paper,"{GOOD_ABSTRACT}"\n,An abstract without a title.\n'
     )
     return files
 
@@ -67,7 +67,10 @@ def test_every_broken_record_is_named_by_file_and_line(tmp_path: Path) -> None:
     assert "title" in where[("missing.csv", 3)]
     assert len(collected.problems) == 7
     assert sorted(p.title for p in collected.papers) == [
-        "Another Good Paper", "CSV Good Paper", "Good Retrieval Paper", "JSON Good Paper",
+        "Another Good Paper",
+        "CSV Good Paper",
+        "Good Retrieval Paper",
+        "JSON Good Paper",
     ]
     assert all(str(f) in {p.path for p in collected.problems} for f in files.values())
 
@@ -82,8 +85,9 @@ def test_a_title_at_the_end_of_a_file_without_abstract_is_reported() -> None:
 
 def test_cli_ingests_the_good_files_warns_about_the_broken_ones_and_exits_0(tmp_path: Path) -> None:
     write_broken_folder(tmp_path / "in")
-    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "in"), str(FIXTURES / "tiny"),
-                                      "--json", "-q"])
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "in"), str(FIXTURES / "tiny"), "--json", "-q"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["added"] == 4 + 6  # four good broken-folder papers + six tiny fixtures

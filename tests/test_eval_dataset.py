@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def corpus() -> dict[str, tuple[str, str]]:
     return {p.paper_id: (p.title, p.abstract) for p in collect([ROOT / "data"]).papers}
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(split: str) -> list[dict]:
     path = DATASETS / f"{split}.jsonl"
     rows = []

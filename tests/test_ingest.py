@@ -30,7 +30,9 @@ def copy_tiny(dest: Path) -> Path:
     return dest
 
 
-def test_chunks_fit_the_model_carry_the_title_and_point_to_their_paper(tiny_settings: Settings) -> None:
+def test_chunks_fit_the_model_carry_the_title_and_point_to_their_paper(
+    tiny_settings: Settings,
+) -> None:
     run_ingest(tiny_settings, [TINY])
     store = tiny_settings.store()
     embedder = tiny_settings.embedder
@@ -72,7 +74,9 @@ def test_a_changed_abstract_replaces_that_papers_chunks_without_orphans(
     src = copy_tiny(tmp_path / "src")
     before = run_ingest(tiny_settings, [src])
     text = (src / "daily.txt").read_text()
-    sparse_abstract = next(line for line in text.splitlines() if line.startswith("We consider the problem"))
+    sparse_abstract = next(
+        line for line in text.splitlines() if line.startswith("We consider the problem")
+    )
     new_abstract = "We make sparse LLMs fast on CPUs. " * 10  # one chunk instead of two
     (src / "daily.txt").write_text(text.replace(sparse_abstract, new_abstract))
     after = run_ingest(tiny_settings, [src])
@@ -104,7 +108,11 @@ def test_a_paper_seen_in_one_more_file_updates_its_sources_without_re_embedding(
 def test_rebuild_starts_over(tiny_settings: Settings) -> None:
     run_ingest(tiny_settings, [TINY])
     summary = run_ingest(tiny_settings, [TINY / "more.csv"], rebuild=True)
-    assert (summary.added, summary.papers, tiny_settings.store().count()) == (1, 1, summary.chunks_in_store)
+    assert (summary.added, summary.papers, tiny_settings.store().count()) == (
+        1,
+        1,
+        summary.chunks_in_store,
+    )
     assert len(tiny_settings.store().papers()) == 1
 
 
@@ -115,7 +123,9 @@ def test_prune_removes_papers_no_longer_in_the_sources(tiny_settings: Settings) 
     assert len(tiny_settings.store().papers()) == 1
 
 
-def test_a_store_built_with_another_model_is_refused(tiny_settings: Settings, tmp_path: Path) -> None:
+def test_a_store_built_with_another_model_is_refused(
+    tiny_settings: Settings, tmp_path: Path
+) -> None:
     run_ingest(tiny_settings, [TINY / "more.csv"])
     other = tmp_path / "other-model"
     other.mkdir()
@@ -128,8 +138,11 @@ def test_changed_chunking_asks_for_a_rebuild(tiny_settings: Settings) -> None:
     run_ingest(tiny_settings, [TINY / "more.csv"])
     with pytest.raises(ModelMismatch, match="--rebuild"):
         run_ingest(tiny_settings.with_overrides(ingest={"chunk_tokens": 128}), [TINY / "more.csv"])
-    rebuilt = run_ingest(tiny_settings.with_overrides(ingest={"chunk_tokens": 128}),
-                         [TINY / "more.csv"], rebuild=True)
+    rebuilt = run_ingest(
+        tiny_settings.with_overrides(ingest={"chunk_tokens": 128}),
+        [TINY / "more.csv"],
+        rebuild=True,
+    )
     assert rebuilt.added == 1
 
 
@@ -150,9 +163,12 @@ def test_bm25_index_follows_the_store(tiny_settings: Settings, tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_the_bundled_corpus_ingests_624_papers_and_a_rerun_embeds_nothing(corpus_home: Path) -> None:
-    result = CliRunner().invoke(app, ["ingest", str(DATA), "--json", "-q"],
-                                env={"PAPERCHAT_HOME": str(corpus_home)})
+def test_the_bundled_corpus_ingests_624_papers_and_a_rerun_embeds_nothing(
+    corpus_home: Path,
+) -> None:
+    result = CliRunner().invoke(
+        app, ["ingest", str(DATA), "--json", "-q"], env={"PAPERCHAT_HOME": str(corpus_home)}
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["papers"] == 624 and summary["entries"] == 689
@@ -169,8 +185,14 @@ def test_an_ingest_killed_midway_and_run_again_leaves_a_complete_store(
 ) -> None:
     env = {**os.environ, "PAPERCHAT_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "ui.cli", "ingest", str(DATA)]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            cwd=Path(__file__).resolve().parent.parent, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parent.parent,
+        text=True,
+    )
     assert proc.stderr is not None
     deadline = time.monotonic() + 300
     seen = ""

@@ -21,25 +21,55 @@ fast = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 # Text a person could write in a title or abstract: any letters, marks, digits, punctuation,
 # symbols and spaces of any script, no line breaks.
 line_text = st.text(
-    alphabet=st.characters(categories=("L", "M", "N", "P", "S", "Zs"),
-                           exclude_characters="\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
-    min_size=1, max_size=400,
+    alphabet=st.characters(
+        categories=("L", "M", "N", "P", "S", "Zs"),
+        exclude_characters="\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029",
+    ),
+    min_size=1,
+    max_size=400,
 )
 
 
 def _is_title(text: str) -> bool:
     cleaned = clean_text(text)
-    return (bool(normalise_title(cleaned)) and len(cleaned) < ABSTRACT_MIN_CHARS
-            and cleaned.casefold() not in BOILERPLATE and not cleaned[:1].isspace()
-            and not cleaned.startswith(("Subscribe", "Daily Papers")))
+    return (
+        bool(normalise_title(cleaned))
+        and len(cleaned) < ABSTRACT_MIN_CHARS
+        and cleaned.casefold() not in BOILERPLATE
+        and not cleaned[:1].isspace()
+        and not cleaned.startswith(("Subscribe", "Daily Papers"))
+    )
 
 
-titles = line_text.map(lambda t: t[:120]).filter(_is_title).filter(
-    lambda t: not any(t.startswith(m) for m in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
-                                                 "Aug", "Sep", "Oct", "Nov", "Dec")))
+titles = (
+    line_text.map(lambda t: t[:120])
+    .filter(_is_title)
+    .filter(
+        lambda t: (
+            not any(
+                t.startswith(m)
+                for m in (
+                    "Jan",
+                    "Feb",
+                    "Mar",
+                    "Apr",
+                    "May",
+                    "Jun",
+                    "Jul",
+                    "Aug",
+                    "Sep",
+                    "Oct",
+                    "Nov",
+                    "Dec",
+                )
+            )
+        )
+    )
+)
 abstracts = st.tuples(line_text, line_text).map(lambda p: clean_text(" ".join(p) + " x" * 130))
-papers = st.lists(st.tuples(titles, abstracts), min_size=1, max_size=6,
-                  unique_by=lambda p: normalise_title(p[0]))
+papers = st.lists(
+    st.tuples(titles, abstracts), min_size=1, max_size=6, unique_by=lambda p: normalise_title(p[0])
+)
 
 
 @fast
@@ -65,10 +95,13 @@ def test_random_unicode_never_crashes_any_parser(text: str) -> None:
 
 @fast
 @given(papers, st.booleans())
-def test_every_valid_daily_papers_entry_comes_back(entries: list[tuple[str, str]], blank: bool) -> None:
+def test_every_valid_daily_papers_entry_comes_back(
+    entries: list[tuple[str, str]], blank: bool
+) -> None:
     sep = "\n\n" if blank else "\n"
     text = "Get trending papers in your email inbox!\nSubscribe\nMar 12\n" + sep.join(
-        f"{t}{sep}{a}" for t, a in entries)
+        f"{t}{sep}{a}" for t, a in entries
+    )
     got = [i for i in parse_daily_papers(text.encode(), "x.txt") if isinstance(i, Paper)]
     assert [(p.title, p.abstract) for p in got] == [(clean_text(t), a) for t, a in entries]
 

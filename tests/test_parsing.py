@@ -47,8 +47,15 @@ def test_a_paper_seen_in_several_files_lists_every_file() -> None:
 
 def test_boilerplate_and_dates_never_become_papers() -> None:
     titles = {p.title for p in collect([DATA]).papers}
-    for junk in ("Subscribe", "Daily Papers", "new", "Mar 12", "Jul 31",
-                 "byAK and the research community", "Get trending papers in your email inbox!"):
+    for junk in (
+        "Subscribe",
+        "Daily Papers",
+        "new",
+        "Mar 12",
+        "Jul 31",
+        "byAK and the research community",
+        "Get trending papers in your email inbox!",
+    ):
         assert junk not in titles
 
 
@@ -71,15 +78,19 @@ def test_paper_ids_come_from_the_normalised_title_and_never_change() -> None:
         "  pc darts — partial channel connections "
     )
     # Fixed value: the same on every run and machine, so stores and eval sets stay valid.
-    assert paper_id_for(
-        "PC-DARTS: Partial Channel Connections for Memory-Efficient Architecture Search"
-    ) == "pd2d8f000deb2"
+    assert (
+        paper_id_for(
+            "PC-DARTS: Partial Channel Connections for Memory-Efficient Architecture Search"
+        )
+        == "pd2d8f000deb2"
+    )
     assert normalise_title("Ünïcode  Títle!") == "unicode title"
 
 
 def test_code_links_are_extracted_without_trailing_punctuation() -> None:
     assert extract_urls("Code: https://github.com/cisnlp/TransMI. More (see https://x.io/a).") == [
-        "https://github.com/cisnlp/TransMI", "https://x.io/a",
+        "https://github.com/cisnlp/TransMI",
+        "https://x.io/a",
     ]
     transmi = next(p for p in collect([DATA]).papers if p.title.startswith("TransMI"))
     assert transmi.urls == ["https://github.com/cisnlp/TransMI"]
@@ -88,9 +99,13 @@ def test_code_links_are_extracted_without_trailing_punctuation() -> None:
 
 def test_jsonl_with_arxiv_snapshot_fields(tmp_path: Path) -> None:
     record = {
-        "id": "2401.02385", "submitter": "x", "authors": "A. One, B. Two and C. Three",
-        "title": "A  Paper\nTitle", "abstract": "  An abstract that is long enough.\n",
-        "categories": "cs.CL cs.LG", "update_date": "2024-04-11",
+        "id": "2401.02385",
+        "submitter": "x",
+        "authors": "A. One, B. Two and C. Three",
+        "title": "A  Paper\nTitle",
+        "abstract": "  An abstract that is long enough.\n",
+        "categories": "cs.CL cs.LG",
+        "update_date": "2024-04-11",
         "authors_parsed": [["One", "A.", ""], ["Two", "B.", ""]],
     }
     path = tmp_path / "arxiv.jsonl"
@@ -105,10 +120,16 @@ def test_jsonl_with_arxiv_snapshot_fields(tmp_path: Path) -> None:
 
 
 def test_json_array_and_csv_sources(tmp_path: Path) -> None:
-    (tmp_path / "a.json").write_text(json.dumps({"papers": [
-        {"title": "One", "abstract": "First abstract.", "url": "https://a.b/1"},
-        {"title": "Two", "summary": "Second abstract."},
-    ]}))
+    (tmp_path / "a.json").write_text(
+        json.dumps(
+            {
+                "papers": [
+                    {"title": "One", "abstract": "First abstract.", "url": "https://a.b/1"},
+                    {"title": "Two", "summary": "Second abstract."},
+                ]
+            }
+        )
+    )
     papers = [p for p in read_file(tmp_path / "a.json") if isinstance(p, Paper)]
     assert [p.title for p in papers] == ["One", "Two"]
     csv_papers = [p for p in read_file(FIXTURES / "tiny" / "more.csv") if isinstance(p, Paper)]

@@ -42,10 +42,18 @@ def ui(server: ChromaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """`paperchat serve` in its own process, reading the store through the Chroma server."""
     port = free_port()
     home = tmp_path_factory.mktemp("ui-home")
-    env = {**os.environ, "PAPERCHAT_HOME": str(home), "PAPERCHAT_CHROMA_URL": server.url,
-           "PAPERCHAT_UI__CONCURRENCY": "4"}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "paperchat"), "serve", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PAPERCHAT_HOME": str(home),
+        "PAPERCHAT_CHROMA_URL": server.url,
+        "PAPERCHAT_UI__CONCURRENCY": "4",
+    }
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "paperchat"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -72,7 +80,9 @@ def test_twenty_users_asking_ten_questions_each_all_get_cited_answers(ui: str) -
     assert all("[1]" in a or "no paper" in a for a in result.answers)
 
 
-def test_the_ui_survives_the_chroma_server_dying_and_recovers(ui: str, server: ChromaServer) -> None:
+def test_the_ui_survives_the_chroma_server_dying_and_recovers(
+    ui: str, server: ChromaServer
+) -> None:
     from gradio_client import Client
 
     client = Client(ui, verbose=False)

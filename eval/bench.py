@@ -1,0 +1,369 @@
+"""`paperchat bench`: ingest against its raw limit and against llama-index, latency, cold start,
+memory, and scale runs at 10k and 100k synthetic papers. Writes benchmarks/results.json, a PNG of
+latency versus corpus size, and the results section of BENCHMARKS.md.
+
+Run it on an otherwise idle machine: every figure is wall-clock time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.chunking import Chunker
+from ingest.pipeline import run_ingest
+from ingest.settings import Settings
+from ingest.sources import collect
+from ingest.store import PaperStore
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+DATASETS = ROOT / "eval" / "datasets"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def percentiles(samples: Sequence[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in samples)
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "n": len(ms),
+    }
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def questions(limit: int) -> list[str]:
+    out = []
+    for name in ("dev.jsonl", "test.jsonl"):
+        with open(DATASETS / name, encoding="utf-8") as fh:
+            out += [json.loads(line)["question"] for line in fh if line.strip()]
+    return out[:limit]
+
+
+# -- ingest ---------------------------------------------------------------------------------------
+
+
+def bench_ingest(work: Path, with_llamaindex: bool = True) -> dict[str, Any]:
+    settings = Settings(home=work / "ours")
+    embedder = settings.embedder
+    load_s = timed(lambda: embedder.model)
+    papers = collect([DATA]).papers
+    chunker = Chunker(embedder, embedder.max_tokens, settings.ingest.chunk_overlap)
+    texts = [c.embed_text for p in papers for c in chunker.chunk(p)]
+    embedder.embed(texts[:64])  # warm-up: first batches pay one-off allocation costs
+
+    raw_s = timed(
+        lambda: embedder.model.encode(
+            texts, batch_size=settings.ingest.batch_size, normalize_embeddings=True
+        )
+    )
+    ours_s = timed(lambda: run_ingest(settings, [DATA], rebuild=True))
+    reingest_s = timed(lambda: run_ingest(settings, [DATA]))
+    out: dict[str, Any] = {
+        "papers": len(papers),
+        "chunks": len(texts),
+        "model_load_s": round(load_s, 2),
+        "raw_encode_s": round(raw_s, 2),
+        "ours_s": round(ours_s, 2),
+        "ratio_ours_to_raw": round(ours_s / raw_s, 3),
+        "reingest_unchanged_s": round(reingest_s, 2),
+        "raw_chunks_per_s": round(len(texts) / raw_s, 1),
+    }
+    if with_llamaindex:
+        li_s = _llamaindex_default(papers, embedder.source, work / "llamaindex")
+        out["llamaindex_default_s"] = round(li_s, 2)
+        out["ratio_ours_to_llamaindex"] = round(ours_s / li_s, 3)
+    return out
+
+
+def _llamaindex_default(papers: list[Any], model_path: str, folder: Path) -> float:
+    """llama-index's default pipeline: VectorStoreIndex.from_documents over ChromaVectorStore."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from llama_index.core import Document, StorageContext, VectorStoreIndex
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    shutil.rmtree(folder, ignore_errors=True)
+    client = chromadb.PersistentClient(
+        path=str(folder), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    collection = client.create_collection("llamaindex", embedding_function=None)
+    embed = HuggingFaceEmbedding(model_name=model_path, device="cpu")
+    embed.get_text_embedding("warm up")
+    docs = [Document(text=f"{p.title}\n{p.abstract}") for p in papers]
+    storage = StorageContext.from_defaults(
+        vector_store=ChromaVectorStore(chroma_collection=collection)
+    )
+    return timed(
+        lambda: VectorStoreIndex.from_documents(docs, storage_context=storage, embed_model=embed)
+    )
+
+
+# -- latency, cold start, memory ------------------------------------------------------------------
+
+
+def bench_latency(settings: Settings, qs: Sequence[str]) -> dict[str, Any]:
+    from rag.engine import Engine
+
+    engine = Engine(settings)
+    for q in qs[:3]:
+        engine.answer(q)
+    search = [timed(lambda q=q: engine.search(q)) for q in qs]
+    answer = [timed(lambda q=q: engine.answer(q)) for q in qs]
+    return {"search": percentiles(search), "answer": percentiles(answer)}
+
+
+def bench_cold_start(home: Path, runs: int = 3) -> dict[str, Any]:
+    exe = str(Path(sys.executable).parent / "paperchat")
+    env = {**os.environ, "PAPERCHAT_HOME": str(home)}
+    q = "Which papers reduce the memory of the KV cache during LLM inference, and how?"
+    ask = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([exe, "ask", q, "--json"], env=env, check=True, capture_output=True)
+        ask.append(time.perf_counter() - t0)
+    ask_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    port = _free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [exe, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ui_s, ui_rss = None, None
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+                    ui_s = time.perf_counter() - t0
+                    break
+            except OSError:
+                time.sleep(0.1)
+        ui_rss = _peak_rss_mb(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    return {
+        "cli_ask_s": round(statistics.median(ask), 2),
+        "cli_ask_runs_s": [round(a, 2) for a in ask],
+        "cli_peak_rss_mb": round(ask_rss),
+        "ui_ready_s": ui_s and round(ui_s, 2),
+        "ui_peak_rss_mb": ui_rss,
+    }
+
+
+def _peak_rss_mb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        return None
+    return None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- scale ----------------------------------------------------------------------------------------
+
+
+def bench_scale(
+    work: Path, sizes: Sequence[int], qs: Sequence[str], chunks_per_s: float
+) -> list[dict[str, Any]]:
+    from eval.synthetic import composed_vectors, make_corpus, sentence_pool
+
+    settings = Settings(home=work / "pool")
+    real = collect([DATA]).papers
+    sentences, words = sentence_pool(real)
+    sentence_vectors = settings.embedder.embed(sentences)
+    rows = []
+    for n in sizes:
+        home = work / f"scale-{n}"
+        shutil.rmtree(home, ignore_errors=True)
+        corpus = make_corpus(n, sentences, words)
+        vectors = composed_vectors(corpus, sentence_vectors)
+        sized = Settings(home=home)
+        store = PaperStore.open(sized, create=True)
+        t0 = time.perf_counter()
+        store.begin_write()
+        group = 2000
+        by_paper: dict[str, list[int]] = {}
+        for i, chunk in enumerate(corpus.chunks):
+            by_paper.setdefault(chunk.paper_id, []).append(i)
+        for start in range(0, n, group):
+            papers = corpus.papers[start : start + group]
+            idx = [i for p in papers for i in by_paper[p.paper_id]]
+            store.replace(papers, [corpus.chunks[i] for i in idx], vectors[idx])
+        store.commit()
+        write_s = time.perf_counter() - t0
+        latency = bench_latency(sized, qs)
+        rows.append(
+            {
+                "papers": n,
+                "chunks": len(corpus.chunks),
+                "write_and_index_s": round(write_s, 1),
+                "embed_s_projected": round(len(corpus.chunks) / chunks_per_s, 1),
+                "disk_mb": round(_du(home) / 2**20, 1),
+                **latency,
+            }
+        )
+        print(f"scale {n}: {rows[-1]}", file=sys.stderr)
+    return rows
+
+
+def _du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["scale"]
+    sizes = [r["papers"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for what, style in (("search", "o-"), ("answer", "s-")):
+        for pct, alpha in (("p50_ms", 1.0), ("p95_ms", 0.5)):
+            ax.plot(
+                sizes, [r[what][pct] for r in rows], style, alpha=alpha, label=f"{what} {pct[:3]}"
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("papers in the store")
+    ax.set_ylabel("latency (ms, warm)")
+    ax.set_title("paperchat latency vs corpus size (2 CPU cores)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    i, lat, cold = results["ingest"], results["latency"], results["cold_start"]
+    lines = [
+        f"Run {results['date']} on {results['machine']}, git {results['git']}.",
+        "",
+        "| measure | result | target |",
+        "| --- | --- | --- |",
+        f"| ingest 624 papers ({i['chunks']} chunks), ours | {i['ours_s']} s | |",
+        f"| raw `SentenceTransformer.encode` of the same texts | {i['raw_encode_s']} s | |",
+        f"| ratio ours / raw encode | {i['ratio_ours_to_raw']} | <= 1.0 |",
+    ]
+    if "llamaindex_default_s" in i:
+        lines.append(
+            f"| llama-index default pipeline (from_documents + ChromaVectorStore) | "
+            f"{i['llamaindex_default_s']} s (ratio ours / it: {i['ratio_ours_to_llamaindex']}) | |"
+        )
+    lines += [
+        f"| re-ingest, unchanged corpus | {i['reingest_unchanged_s']} s | <= 3 s |",
+        f"| search p50 / p95, 624 papers | {lat['search']['p50_ms']} / {lat['search']['p95_ms']} ms | p50 <= 50 ms |",
+        f"| extractive answer p50 / p95, 624 papers | {lat['answer']['p50_ms']} / {lat['answer']['p95_ms']} ms | p50 <= 150 ms |",
+        f"| CLI cold start to first answer (median of {len(cold['cli_ask_runs_s'])}) | {cold['cli_ask_s']} s | <= 6 s |",
+        f"| UI cold start to ready | {cold['ui_ready_s']} s | |",
+        f"| peak memory: CLI ask / UI | {cold['cli_peak_rss_mb']} / {cold['ui_peak_rss_mb']} MB | |",
+        "",
+        "Scale (synthetic corpora, see below for how they are built):",
+        "",
+        "| papers | chunks | write + index | embedding (projected) | disk | search p50 / p95 | answer p50 / p95 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results["scale"]:
+        lines.append(
+            f"| {r['papers']:,} | {r['chunks']:,} | {r['write_and_index_s']} s | {r['embed_s_projected']} s "
+            f"| {r['disk_mb']} MB | {r['search']['p50_ms']} / {r['search']['p95_ms']} ms "
+            f"| {r['answer']['p50_ms']} / {r['answer']['p95_ms']} ms |"
+        )
+    lines += ["", "![latency vs corpus size](benchmarks/latency_vs_size.png)"]
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, Any], out: Path, doc: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if results.get("scale"):
+        plot(results, out / "latency_vs_size.png")
+    text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    doc.write_text(f"{head}{START}\n{markdown(results)}\n{END}{tail}")
+
+
+def run(
+    sizes: Sequence[int], n_questions: int, out: Path, work: Path, with_llamaindex: bool = True
+) -> dict[str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
+    qs = questions(n_questions)
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "git": _git_sha(),
+    }
+    print("ingest…", file=sys.stderr)
+    results["ingest"] = bench_ingest(work, with_llamaindex)
+    corpus = Settings(home=work / "ours")
+    print("latency…", file=sys.stderr)
+    results["latency"] = bench_latency(corpus, qs)
+    print("cold start…", file=sys.stderr)
+    results["cold_start"] = bench_cold_start(work / "ours")
+    print("scale…", file=sys.stderr)
+    results["scale"] = [
+        {
+            "papers": 624,
+            "chunks": results["ingest"]["chunks"],
+            "write_and_index_s": results["ingest"]["ours_s"],
+            "embed_s_projected": results["ingest"]["raw_encode_s"],
+            "disk_mb": round(_du(work / "ours") / 2**20, 1),
+            **results["latency"],
+        }
+    ]
+    results["scale"] += bench_scale(
+        work, [s for s in sizes if s > 624], qs, results["ingest"]["raw_chunks_per_s"]
+    )
+    write_report(results, out, ROOT / "BENCHMARKS.md")
+    return results
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
