@@ -58,15 +58,18 @@ class RetrievalSettings(_Group):
     mode: Literal["hybrid", "dense", "bm25"] = Field(
         "hybrid", description="Retriever: hybrid (dense + BM25 fused), dense only or BM25 only."
     )
+    fusion: Literal["rrf", "relative"] = Field(
+        "relative",
+        description="How hybrid mode fuses dense and BM25: reciprocal rank fusion, or relative "
+        "score fusion (min-max normalised scores, weighted sum). Relative: dev-split MRR 0.988 "
+        "against 0.973 for RRF (0.984 with bm25_weight 1.25).",
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     dense_weight: float = Field(
-        1.0, ge=0, description="Weight of the dense ranking in reciprocal rank fusion."
+        1.0, ge=0, description="Weight of the dense ranking or scores in the fusion."
     )
     bm25_weight: float = Field(
-        1.25,
-        ge=0,
-        description="Weight of the BM25 ranking in reciprocal rank fusion. 1.25 is the smallest "
-        "weight with the best dev-split MRR (0.984, against 0.973 at 1.0).",
+        1.0, ge=0, description="Weight of the BM25 ranking or scores in the fusion."
     )
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.fusion import reciprocal_rank_fusion
+from rag.fusion import reciprocal_rank_fusion, relative_score_fusion
 from rag.types import Filters, RetrievedPaper
 
 if TYPE_CHECKING:
@@ -158,9 +158,13 @@ class Retriever:
             scores = dict(bm25)
         else:
             r = self.settings.retrieval
-            scores = reciprocal_rank_fusion(
-                [dense_rank, bm25_rank], k=r.rrf_k, weights=[r.dense_weight, r.bm25_weight]
-            )
+            if r.fusion == "relative":
+                scores = relative_score_fusion([dense_best, bm25],
+                                               weights=[r.dense_weight, r.bm25_weight])
+            else:
+                scores = reciprocal_rank_fusion(
+                    [dense_rank, bm25_rank], k=r.rrf_k, weights=[r.dense_weight, r.bm25_weight]
+                )
         ranked = sorted(scores, key=lambda pid: (-scores[pid], pid))[:k]
         papers = []
         for pid in ranked:

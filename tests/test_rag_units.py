@@ -136,3 +136,16 @@ def test_a_follow_up_carries_the_previous_questions_key_terms() -> None:
     fresh = offline_rewrite("What is speculative decoding and how does it speed up LLMs?", history)
     assert fresh.query.startswith("What is speculative decoding") and not fresh.restrict
     assert offline_rewrite("What is KIVI?", []).previous is None
+
+
+def test_relative_score_fusion_keeps_a_clear_bm25_winner_on_top() -> None:
+    from rag.fusion import reciprocal_rank_fusion, relative_score_fusion
+
+    dense = {"tpi": 0.52, "other": 0.51, "kvp": 0.44, "x": 0.30, "y": 0.28}
+    bm25 = {"kvp": 10.4, "tpi": 6.7, "other": 4.4, "x": 1.0}  # kvp far ahead
+    rrf = reciprocal_rank_fusion([list(dense), list(bm25)])
+    relative = relative_score_fusion([dense, bm25])
+    assert max(rrf, key=rrf.__getitem__) == "tpi"  # RRF only sees ranks
+    assert max(relative, key=relative.__getitem__) == "kvp"
+    assert relative["kvp"] == pytest.approx((0.44 - 0.28) / (0.52 - 0.28) + 1.0)
+    assert relative_score_fusion([{}, {"a": 1.0}]) == {"a": 1.0}  # one empty list, one alone
