@@ -69,14 +69,16 @@ class Engine:
         with self._lock:
             return self._bank_unlocked()
 
-    def warm(self, sentences: bool = False) -> int:
+    def warm(self, sentences: bool = False, stop: threading.Event | None = None) -> int:
         """Load the models, store and BM25 index now; with ``sentences``, also embed every
-        abstract's sentences not cached yet (returns how many papers that took)."""
+        abstract's sentences not cached yet, until done or ``stop`` is set (returns how many
+        papers that took)."""
         self.settings.embedder.embed_query("warm up")
         papers = self.papers()
         if not sentences:
             return 0
-        return self.bank.warm([(pid, p.abstract) for pid, p in sorted(papers.items())])
+        return self.bank.warm([(pid, p.abstract) for pid, p in sorted(papers.items())],
+                              stop=stop)
 
     def answerer(self, name: str | None = None) -> Answerer:
         name = name or self.settings.answer.answerer

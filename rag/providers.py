@@ -6,6 +6,8 @@ loaded once per process and path.
 
 from __future__ import annotations
 
+import atexit
+
 import threading
 from typing import TYPE_CHECKING
 
@@ -93,6 +95,8 @@ def _local_gguf(settings: Settings) -> LLM:
         raise ProviderUnavailable(f"No GGUF model file at {path}")
     key = (str(path.resolve()), a.llm_context_window, a.llm_max_tokens)
     with _LOCAL_LOCK:
+        if not _LOCAL:
+            atexit.register(_close_local)
         if key not in _LOCAL:
             _LOCAL[key] = LlamaCPP(
                 model_path=str(path),
@@ -102,6 +106,17 @@ def _local_gguf(settings: Settings) -> LLM:
                 verbose=False,
             )
         return _LOCAL[key]
+
+
+def _close_local() -> None:
+    """Free local GGUF models before the interpreter finalises: llama.cpp's threads and buffers
+    torn down during garbage collection at exit can abort the process."""
+    with _LOCAL_LOCK:
+        for llm in _LOCAL.values():
+            model = getattr(llm, "_model", None)
+            if model is not None and hasattr(model, "close"):
+                model.close()
+        _LOCAL.clear()
 
 
 def is_connection_error(exc: BaseException) -> bool:

@@ -119,13 +119,19 @@ class SentenceBank:
                 out[pid] = entry
         return out
 
-    def warm(self, papers: Sequence[tuple[str, str]], batch: int = 64) -> int:
-        """Embed every paper not cached yet (in batches); returns how many were missing."""
+    def warm(self, papers: Sequence[tuple[str, str]], batch: int = 64,
+             stop: threading.Event | None = None) -> int:
+        """Embed every paper not cached yet, in batches, until done or ``stop`` is set; returns
+        how many papers were embedded."""
         todo = [(pid, abstract) for pid, abstract in papers
                 if not self._has(self.key(pid, abstract))]
+        done = 0
         for start in range(0, len(todo), batch):
+            if stop is not None and stop.is_set():
+                break
             self.get(todo[start:start + batch])
-        return len(todo)
+            done += len(todo[start:start + batch])
+        return done
 
     def _has(self, key: str) -> bool:
         with self._lock:

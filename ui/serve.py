@@ -6,6 +6,7 @@ the store, rather than a traceback.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import ipaddress
 import logging
@@ -79,8 +80,7 @@ def build(settings: Settings) -> gr.Blocks:
         engine.search("warm up the models", k=1)  # load the embedder and BM25 before users come
         # Sentence vectors of every abstract (kept on disk under home) make every answer fast,
         # not only those about papers seen before; fill them without delaying start-up.
-        threading.Thread(target=_warm_sentences, args=(engine,), daemon=True,
-                         name="warm-sentences").start()
+        _start_warming(engine)
         return create_app(engine, settings)
     except StoreMissing as exc:
         return unavailable_app(str(exc), BUILD_HINT)
@@ -88,10 +88,25 @@ def build(settings: Settings) -> gr.Blocks:
         return unavailable_app(str(exc), "Fix the problem above and restart `paperchat serve`.")
 
 
-def _warm_sentences(engine: Any) -> None:
+def _start_warming(engine: Any) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=_warm_sentences, args=(engine, stop), daemon=True,
+                              name="warm-sentences")
+    thread.start()
+
+    def finish() -> None:
+        # A daemon thread still inside torch when the interpreter finalises aborts the process
+        # ("terminate called without an active exception"): stop between batches, then wait.
+        stop.set()
+        thread.join(timeout=60)
+
+    atexit.register(finish)
+
+
+def _warm_sentences(engine: Any, stop: threading.Event) -> None:
     try:
-        missing = engine.warm(sentences=True)
-        log.info("sentence vectors ready (%d papers embedded now)", missing)
+        done = engine.warm(sentences=True, stop=stop)
+        log.info("sentence vectors ready (%d papers embedded now)", done)
     except Exception:  # the answer path embeds on demand instead; never take the UI down
         log.exception("warming sentence vectors failed; answers embed them on demand")
 
