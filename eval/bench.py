@@ -235,7 +235,7 @@ def bench_scale(
                 **latency,
             }
         )
-        print(f"scale {n}: {rows[-1]}", file=sys.stderr)
+        print(f"scale {n}: {json.dumps(rows[-1])}", file=sys.stderr)
     return rows
 
 
@@ -331,13 +331,22 @@ def run(
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "git": _git_sha(),
     }
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / "results.partial.json"  # what a run that dies midway still leaves
+
+    def checkpoint() -> None:
+        partial.write_text(json.dumps(results, indent=2) + "\n")
+
     print("ingest…", file=sys.stderr)
     results["ingest"] = bench_ingest(work, with_llamaindex)
+    checkpoint()
     corpus = Settings(home=work / "ours")
     print("latency…", file=sys.stderr)
     results["latency"] = bench_latency(corpus, qs)
+    checkpoint()
     print("cold start…", file=sys.stderr)
     results["cold_start"] = bench_cold_start(work / "ours")
+    checkpoint()
     print("scale…", file=sys.stderr)
     results["scale"] = [
         {
@@ -353,6 +362,7 @@ def run(
         work, [s for s in sizes if s > 624], qs, results["ingest"]["raw_chunks_per_s"]
     )
     write_report(results, out, ROOT / "BENCHMARKS.md")
+    partial.unlink(missing_ok=True)
     return results
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ingest.settings import Settings
 
 SCHEMA = 1
+GET_PAGE = 5000
 _LIST_FIELDS = ("sources", "authors", "categories", "urls")
 
 
@@ -383,8 +384,20 @@ class PaperStore:
     def _batch(self) -> int:
         return min(1000, int(self.client.get_max_batch_size()))
 
-    def _get(self, **kwargs: Any) -> Any:
-        return self._call(self.collection.get, **kwargs)
+    def _get(self, **kwargs: Any) -> dict[str, list[Any]]:
+        """``collection.get`` in pages: one call for 100k records fails inside Chroma's SQLite
+        ("too many SQL variables"), so read ``GET_PAGE`` at a time and join the pages."""
+        include = kwargs.get("include", [])
+        out: dict[str, list[Any]] = {"ids": [], **{name: [] for name in include}}
+        offset = 0
+        while True:
+            page = self._call(self.collection.get, limit=GET_PAGE, offset=offset, **kwargs)
+            out["ids"] += page["ids"]
+            for name in include:
+                out[name] += page[name] or []
+            if len(page["ids"]) < GET_PAGE:
+                return out
+            offset += GET_PAGE
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ingest.errors import BadQuestion, ProviderUnavailable
+from ingest.records import clean_text
 from rag.answerer import Answerer, Context, History
 from rag.extractive import ExtractiveAnswerer
 from rag.followup import Rewrite, llm_rewrite, offline_rewrite
@@ -208,10 +209,10 @@ class Engine:
     # -- steps --------------------------------------------------------------------------------
 
     def _clean(self, question: str) -> tuple[str, list[str]]:
-        if question is None or not str(question).strip():
+        question = clean_text(str(question or ""))  # control characters and whitespace runs go
+        if not question:
             raise BadQuestion("The question is empty. Ask something about the papers, e.g. "
                               "\"Which papers reduce the memory of the KV cache?\"")
-        question = " ".join(str(question).split())
         limit = self.settings.answer.max_question_chars
         notices = []
         if len(question) > limit:

@@ -15,7 +15,8 @@ from ingest.settings import Settings
 from ui.cli import app
 
 from .chroma_server import ChromaServer
-from .conftest import FIXTURES
+from .conftest import DATA, FIXTURES
+from .processes import kill_ingest_after_first_write
 
 pytestmark = pytest.mark.slow
 TINY = FIXTURES / "tiny"
@@ -73,3 +74,19 @@ def test_a_server_that_dies_gives_a_clear_error_and_recovers_when_back(
     result = CliRunner().invoke(app, ["ingest", str(TINY), "-q", "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["added"] == 5
+
+
+def test_an_ingest_killed_midway_through_the_server_is_completed_by_the_next_run(
+    server: ChromaServer, tmp_path: Path, corpus_home: Path
+) -> None:
+    env = {"PAPERCHAT_HOME": str(tmp_path / "a"), "PAPERCHAT_CHROMA_URL": server.url}
+    kill_ingest_after_first_write(DATA, env)
+    settings = Settings(home=tmp_path / "a", chroma_url=server.url)
+    partial = settings.store().count()
+    expected = Settings(home=corpus_home).store().count()
+    assert 0 < partial < expected
+    summary = run_ingest(settings, [DATA])
+    ids = settings.store().collection.get(include=[])["ids"]
+    assert len(ids) == len(set(ids)) == expected  # every chunk once: no duplicates, none lost
+    assert summary.unchanged > 0 and summary.added > 0
+    assert all(h.complete for h in settings.store().inventory().values())

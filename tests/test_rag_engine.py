@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 import socket
-import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -202,16 +200,3 @@ def test_a_missing_llama_cpp_install_names_the_extra(
     settings = Settings(home=corpus_home, answer={"llm_gguf_path": "/nowhere/model.gguf"})
     with pytest.raises(ProviderUnavailable, match=re.escape("pip install 'paperchat[llamacpp]'")):
         make_llm(settings, "llamacpp")
-
-
-def test_warm_answers_come_back_fast(engine: Engine) -> None:
-    questions = [q for q, _ in RETRIEVAL_SET[:10]]
-    for question in questions:  # models, indexes and these papers' sentence vectors loaded
-        engine.answer(question)
-    took = []
-    for question in questions:
-        start = time.perf_counter()
-        engine.answer(question)
-        took.append(time.perf_counter() - start)
-    # The target is 150 ms on two quiet cores; CI machines are shared, so allow headroom.
-    assert statistics.median(took) < 1.0, took
