@@ -203,9 +203,8 @@ class Settings(BaseSettings):
             else:
                 update[name] = values
         copy = self.model_copy(update=update)
-        copy.__dict__.pop("embedder", None)
-        if "embedder" in self.__dict__ and "ingest" not in groups:
-            copy.__dict__["embedder"] = self.__dict__["embedder"]
+        if "ingest" in groups:  # another model or device: build the embedder anew
+            copy.__dict__.pop("embedder", None)
         return copy
 
 

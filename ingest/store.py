@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -433,7 +434,7 @@ def _chunk_metadata(paper: Paper, index: int, n_chunks: int) -> dict[str, Any]:
     return meta
 
 
-def _lexical_dir(settings: Settings) -> Any:
+def _lexical_dir(settings: Settings) -> Path:
     return settings.home / f"bm25-{settings.collection}"
 
 

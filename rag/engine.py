@@ -154,9 +154,9 @@ class Engine:
         found = self._retrieve(rewrite.query, k, filters, None, only=only)
         timings["retrieve"] = time.perf_counter() - t0
 
+        share = found.lexical.document_share if found.lexical else (lambda _name: 1.0)
         if should_refuse(question, found.papers, found.best_dense,
-                         self.settings.answer.refuse_below,
-                         self.retriever.store.lexical().document_share):
+                         self.settings.answer.refuse_below, share):
             answer = self._refusal(question, found, chosen.name, filters)
             answer.notices[:0] = notices
             answer.timings = {**timings, "total": time.perf_counter() - start}

@@ -7,7 +7,6 @@ loaded once per process and path.
 from __future__ import annotations
 
 import atexit
-
 import threading
 from typing import TYPE_CHECKING
 

@@ -18,6 +18,7 @@ from rag.fusion import reciprocal_rank_fusion, relative_score_fusion
 from rag.types import Filters, RetrievedPaper
 
 if TYPE_CHECKING:
+    from ingest.lexical import LexicalIndex
     from ingest.settings import Settings
     from ingest.store import PaperStore, StoredPaper
 
@@ -33,6 +34,7 @@ class Retrieval:
     papers: list[RetrievedPaper]
     best_dense: float  # best chunk's cosine similarity to the query among the allowed papers
     timings: dict[str, float] = field(default_factory=dict)
+    lexical: LexicalIndex | None = None  # the BM25 index this search used (for term statistics)
 
 
 class Catalog:
@@ -183,7 +185,7 @@ class Retriever:
                 urls=stored.links,
             ))
         best = max(dense_best.values(), default=0.0)
-        return Retrieval(query, vector, papers, float(best), timings)
+        return Retrieval(query, vector, papers, float(best), timings, lexical)
 
     def _allowed(self, filters: Filters, only: Collection[str] | None) -> list[str] | None:
         if filters.empty and only is None:
