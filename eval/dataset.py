@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args
 
 from ingest.errors import PaperchatError
 
-QuestionType = Literal["factual", "named", "technique", "comparison", "unanswerable"]
+QuestionType = Literal["factual", "paraphrase", "named", "technique", "comparison", "unanswerable"]
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
 DATASETS = Path(__file__).resolve().parent / "datasets"
 

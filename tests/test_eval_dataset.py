@@ -18,12 +18,15 @@ from ingest.sources import collect
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "eval" / "datasets"
 SPLITS = ("dev", "test")
-TYPES = ("factual", "named", "technique", "comparison", "unanswerable")
+TYPES = ("factual", "paraphrase", "named", "technique", "comparison", "unanswerable")
 FIELDS = {
     "id": str, "type": str, "question": str, "gold_paper_ids": list, "gold_titles": list,
     "key_facts": list, "answerable": bool, "reference_answer": str,
 }
-GOLD_COUNT = {"factual": (1, 1), "named": (1, 1), "technique": (2, 6), "comparison": (2, 2)}
+GOLD_COUNT = {
+    "factual": (1, 1), "paraphrase": (1, 1), "named": (1, 1), "technique": (2, 6),
+    "comparison": (2, 2),
+}
 
 
 def _norm(text: str) -> str:
@@ -136,14 +139,84 @@ def test_key_facts_appear_in_gold_abstracts() -> None:
             assert _norm(fact) in text, f"{row['id']}: key fact not in gold abstracts: {fact!r}"
 
 
-def test_factual_questions_do_not_name_the_method() -> None:
+def test_factual_and_paraphrase_questions_do_not_name_the_method() -> None:
     papers = corpus()
     for _, row in all_rows():
-        if row["type"] != "factual":
+        if row["type"] not in ("factual", "paraphrase"):
             continue
         title = papers[row["gold_paper_ids"][0]][0]
         question = _norm(row["question"])
         assert _norm(title) not in question, row["id"]
         if ":" in title:
             name = _norm(title.split(":", 1)[0])
-            assert name not in question, f"{row['id']}: factual question names {name!r}"
+            assert name not in question, f"{row['id']}: {row['type']} question names {name!r}"
+
+
+# Lexical cap for paraphrase questions (see eval/datasets/README.md). A question token is
+# distinctive when it is in the gold paper's title + abstract and in at most MAX_DF of the
+# corpus's title + abstract texts (about 3% of 624), stopwords aside.
+MAX_DF = 18
+MAX_SHARED_DISTINCTIVE = 1
+STOPWORDS = frozenset("""
+a an the and or but if of to in on for with by from at as is are was were be been being it its
+this that these those which who whom what when where why how can could would should will shall
+may might must do does did done not no nor so than then there their they them we our us you
+your i my me he she his her one into over under about after before between through during
+without within up down out off any all each some such more most other only own same too very
+just also has have had having
+""".split())
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+@lru_cache(maxsize=1)
+def document_frequency() -> Counter:
+    """token -> number of papers whose title + abstract contain it."""
+    df: Counter = Counter()
+    for title, abstract in corpus().values():
+        df.update(set(_tokens(f"{title} {abstract}")))
+    return df
+
+
+def distinctive_shared_tokens(question: str, paper_id: str) -> set[str]:
+    title, abstract = corpus()[paper_id]
+    paper = set(_tokens(f"{title} {abstract}"))
+    df = document_frequency()
+    return {t for t in _tokens(question)
+            if t not in STOPWORDS and t in paper and df[t] <= MAX_DF}
+
+
+def title_acronyms(title: str) -> set[str]:
+    """Title words with two or more capitals (CBCT, LiDAR, MAtCha, GPUs), lower-cased."""
+    return {w.lower() for w in re.findall(r"[A-Za-z0-9]+", title)
+            if sum(c.isupper() for c in w) >= 2}
+
+
+def test_paraphrase_rows_exist_in_both_splits() -> None:
+    for split in SPLITS:
+        assert sum(r["type"] == "paraphrase" for r in load(split)) >= 15, split
+
+
+def test_paraphrase_questions_respect_the_lexical_cap() -> None:
+    papers = corpus()
+    assert len(papers) == 624 and MAX_DF == int(0.03 * len(papers))
+    for _, row in all_rows():
+        if row["type"] != "paraphrase":
+            continue
+        pid = row["gold_paper_ids"][0]
+        shared = distinctive_shared_tokens(row["question"], pid)
+        assert len(shared) <= MAX_SHARED_DISTINCTIVE, f"{row['id']}: shares {sorted(shared)}"
+        acronyms = title_acronyms(papers[pid][0]) & set(_tokens(row["question"]))
+        assert not acronyms, f"{row['id']}: uses title acronym(s) {sorted(acronyms)}"
+        assert 10 <= len(row["question"].split()) <= 30, f"{row['id']}: length"
+
+
+def test_lexical_cap_helpers() -> None:
+    assert _tokens("GPT-3.5's KV-cache") == ["gpt", "3", "5", "s", "kv", "cache"]
+    assert title_acronyms("RSTAR: Streak Artifact Reduction in 4D CBCT on GPUs") == {
+        "rstar", "cbct", "gpus"}
+    # "the" is a stopword, "batch" is in too many papers, "dota" is rare and in this abstract.
+    shared = distinctive_shared_tokens("the Dota batch", "p921ca7ec7114")
+    assert shared == {"dota"}
