@@ -1,11 +1,12 @@
-"""Sentence-transformers embeddings, loaded lazily and once, offline by default."""
+"""Sentence embeddings (ONNX or sentence-transformers), loaded lazily and once, offline."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -14,12 +15,18 @@ from ingest.errors import PaperchatError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from ingest.onnx_encoder import OnnxEncoder
+
 BUNDLED_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
 
 # One loaded model per (source, device) for the whole process: every Settings copy, engine and
 # test shares it instead of paying the load again.
 _MODELS: dict[tuple[str, str], SentenceTransformer] = {}
-_MODELS_LOCK = threading.Lock()
+_ONNX: dict[tuple[str, str], OnnxEncoder | Exception] = {}
+_MODELS_LOCK = threading.RLock()  # re-entered: an ONNX export loads the torch model
+log = logging.getLogger(__name__)
+
+Backend = Literal["auto", "onnx", "torch"]
 
 
 def resolve_model(model: str) -> tuple[str, str]:
@@ -39,15 +46,32 @@ def resolve_model(model: str) -> tuple[str, str]:
 
 
 class Embedder:
-    """Turns texts into unit-length float32 vectors. The model loads on first use."""
+    """Turns texts into unit-length float32 vectors. The model loads on first use.
 
-    def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 64) -> None:
+    Two backends give the same vectors: ``onnx`` (onnxruntime, no torch import; the graph is
+    exported once per model into ``cache_dir``) and ``torch`` (sentence-transformers). ``auto``
+    takes ONNX on CPU when the model is a mean-pooling sentence-transformers model, else torch.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "cpu",
+        batch_size: int = 16,
+        backend: Backend = "auto",
+        cache_dir: Path | None = None,
+    ) -> None:
         self.source, self.name = resolve_model(model)
         self.device = device
         self.batch_size = batch_size
+        self.backend = backend
+        self.cache_dir = cache_dir or default_cache_dir()
+        self._dimension: int | None = None
 
     @property
     def model(self) -> SentenceTransformer:
+        """The sentence-transformers model itself (imports torch)."""
         key = (self.source, self.device)
         with _MODELS_LOCK:
             if key not in _MODELS:
@@ -55,7 +79,34 @@ class Embedder:
             return _MODELS[key]
 
     @property
+    def onnx(self) -> OnnxEncoder | None:
+        """The ONNX encoder when this embedder runs on it, else None (torch)."""
+        if self.backend == "torch" or (self.backend == "auto" and self.device != "cpu"):
+            return None
+        key = (self.source, str(self.cache_dir))
+        with _MODELS_LOCK:
+            if key not in _ONNX:
+                _ONNX[key] = self._open_onnx()
+            opened = _ONNX[key]
+        if isinstance(opened, Exception):
+            if self.backend == "onnx":
+                raise PaperchatError(
+                    f"The embedding model {self.name!r} cannot run on ONNX: {opened}. "
+                    "Set PAPERCHAT_INGEST__BACKEND=torch (or auto)."
+                ) from opened
+            return None
+        return opened
+
+    @property
+    def backend_name(self) -> str:
+        return "onnx" if self.onnx is not None else "torch"
+
+    @property
     def dimension(self) -> int:
+        if self.onnx is not None:
+            if self._dimension is None:
+                self._dimension = int(self.embed(["dimension"]).shape[1])
+            return self._dimension
         model = self.model
         get = (
             getattr(model, "get_embedding_dimension", None)
@@ -68,18 +119,25 @@ class Embedder:
     @property
     def max_tokens(self) -> int:
         """Word pieces the model reads, special tokens included; the rest would be cut off."""
-        return int(self.model.max_seq_length)
+        onnx = self.onnx
+        return onnx.max_tokens if onnx is not None else int(self.model.max_seq_length)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of ``text`` as the model sees it, special tokens ([CLS], [SEP]) included."""
-        return len(self.model.tokenizer.tokenize(text)) + 2
+        return len(self.tokenize(text)) + 2
 
     def tokenize(self, text: str) -> list[str]:
+        onnx = self.onnx
+        if onnx is not None:
+            return onnx.tokenize(text)
         return list(self.model.tokenizer.tokenize(text))
 
     def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        onnx = self.onnx
+        if onnx is not None:
+            return onnx.encode(list(texts), self.batch_size)
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
@@ -91,6 +149,39 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+    def _open_onnx(self) -> OnnxEncoder | Exception:
+        """The encoder, exported first if this model has no graph in the cache yet; or why not."""
+        from ingest import onnx_encoder
+
+        try:
+            folder = onnx_encoder.check_exportable(self.source)
+            graph = onnx_encoder.onnx_path(folder, self.cache_dir)
+            if graph.is_file():
+                try:
+                    return onnx_encoder.OnnxEncoder(graph, folder)
+                except Exception as exc:  # a truncated or foreign file: export it again
+                    log.warning("re-exporting %s: %s did not load (%s)", self.name, graph, exc)
+                    graph.unlink(missing_ok=True)
+            log.info("exporting %s to ONNX at %s (once per model)", self.name, graph)
+            onnx_encoder.export(self.model, graph)
+            encoder = onnx_encoder.OnnxEncoder(graph, folder)
+            cosine = onnx_encoder.agreement(encoder, self.model)
+            if cosine < onnx_encoder.MIN_COSINE:
+                graph.unlink(missing_ok=True)
+                raise onnx_encoder.NotExportable(
+                    f"its ONNX vectors differ from torch's (cosine {cosine:.5f})"
+                )
+            return encoder
+        except onnx_encoder.NotExportable as exc:
+            log.info("embedding %s with torch: %s", self.name, exc)
+            return exc
+
+
+def default_cache_dir() -> Path:
+    """Where exported models live: $XDG_CACHE_HOME/paperchat, else ~/.cache/paperchat."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "paperchat"
 
 
 def _load(source: str, device: str) -> SentenceTransformer:

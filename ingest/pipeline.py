@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -135,12 +136,26 @@ def _embed_and_write(
     chunked: list[list[Chunk]] = [[c for p in group for c in chunker.chunk(p)] for group in groups]
     bar = progress(sum(len(c) for c in chunked)) if progress else Progress()
     written = 0
-    try:
-        for group, chunks in zip(groups, chunked, strict=True):
-            vectors = embedder.embed([c.embed_text for c in chunks])
-            store.replace(group, chunks, vectors)
-            written += len(chunks)
-            bar.update(len(chunks))
-    finally:
-        bar.close()
+    # Group k is written to Chroma while group k+1 is embedded: the encoder and Chroma's
+    # storage engine both release the GIL, so the writes cost (almost) no wall time. One write
+    # is in flight at most and they land in order, so a crash still leaves whole groups.
+    pending: tuple[Future[None], int] | None = None
+
+    def landed() -> None:  # the bar counts chunks in the store, not chunks embedded
+        nonlocal written
+        if pending is not None:
+            future, n = pending
+            future.result()
+            written += n
+            bar.update(n)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-write") as writer:
+        try:
+            for group, chunks in zip(groups, chunked, strict=True):
+                vectors = embedder.embed([c.embed_text for c in chunks])
+                landed()
+                pending = (writer.submit(store.replace, group, chunks, vectors), len(chunks))
+            landed()
+        finally:
+            bar.close()
     return written
