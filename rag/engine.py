@@ -156,7 +156,8 @@ class Engine:
 
         share = found.lexical.document_share if found.lexical else (lambda _name: 1.0)
         if should_refuse(question, found.papers, found.best_dense,
-                         self.settings.answer.refuse_below, share):
+                         self.settings.answer.refuse_below, share, best_bm25=found.best_bm25,
+                         bm25_threshold=self.settings.answer.refuse_bm25_below):
             answer = self._refusal(question, found, chosen.name, filters)
             answer.notices[:0] = notices
             answer.timings = {**timings, "total": time.perf_counter() - start}

@@ -33,6 +33,7 @@ class Retrieval:
     vector: np.ndarray
     papers: list[RetrievedPaper]
     best_dense: float  # best chunk's cosine similarity to the query among the allowed papers
+    best_bm25: float = 0.0  # best paper's BM25 score among the allowed ones (0 in dense mode)
     timings: dict[str, float] = field(default_factory=dict)
     lexical: LexicalIndex | None = None  # the BM25 index this search used (for term statistics)
 
@@ -185,7 +186,8 @@ class Retriever:
                 urls=stored.links,
             ))
         best = max(dense_best.values(), default=0.0)
-        return Retrieval(query, vector, papers, float(best), timings, lexical)
+        return Retrieval(query, vector, papers, float(best), float(max(bm25.values(), default=0.0)),
+                         timings, lexical)
 
     def _allowed(self, filters: Filters, only: Collection[str] | None) -> list[str] | None:
         if filters.empty and only is None:

@@ -18,24 +18,25 @@ from ingest.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-# FLOORS: measured on the dev split (56 questions, 43 answerable) on 2026-11-23 with the
-# extractive answerer and default settings; each floor is the measured value (in the comment)
-# less about one question's worth. One answerable question moves hit@5 by 0.023, a refusal
-# moves refusal accuracy by 0.018.
+# FLOORS: measured on the dev split (76 questions, 63 answerable, 20 of them paraphrases) on
+# 2026-11-23 with the extractive answerer and default settings (relative score fusion with
+# dense_weight 1.5, refuse_below 0.45, refuse_bm25_below 6.25); each floor is the measured value
+# (in the comment) less about one question's worth. One answerable question moves hit@5 by
+# 0.016, a refusal moves refusal accuracy by 0.013.
 FLOORS = {
     "hybrid": {
-        "hit@5": 0.97,  # measured 1.000
-        "recall@10": 0.97,  # measured 0.994
-        "mrr": 0.96,  # measured 0.988 (relative score fusion)
-        "ndcg@10": 0.96,  # measured 0.985
-        "refusal_accuracy": 0.89,  # measured 0.911 (refuse_below 0.45)
+        "hit@5": 0.98,  # measured 1.000
+        "recall@10": 0.98,  # measured 0.996
+        "mrr": 0.95,  # measured 0.976
+        "ndcg@10": 0.96,  # measured 0.977
+        "refusal_accuracy": 0.92,  # measured 0.934
         "citation_valid": 0.98,  # measured 1.000
-        "citation_recall": 0.94,  # measured 0.966
+        "citation_recall": 0.95,  # measured 0.977
         "citation_support": 0.97,  # measured 1.000
-        "key_fact_recall": 0.29,  # measured 0.316
+        "key_fact_recall": 0.34,  # measured 0.369
     },
-    "bm25": {"hit@5": 0.97, "mrr": 0.93},  # measured 1.000, 0.957: the baselines run as well
-    "dense": {"hit@5": 0.95, "mrr": 0.86},  # measured 0.977, 0.887
+    "bm25": {"hit@5": 0.90, "mrr": 0.82},  # measured 0.921, 0.846: the baselines run as well
+    "dense": {"hit@5": 0.96, "mrr": 0.89},  # measured 0.984, 0.912
 }
 
 

@@ -41,6 +41,16 @@ def test_a_common_name_is_no_evidence() -> None:
     assert should_refuse("How can LLM output be watermarked?", [MINICPM], 0.40, 0.45, share)
 
 
+def test_strong_lexical_evidence_outweighs_weak_dense_evidence() -> None:
+    # A question in the user's own words: dense similarity is weak, but its words co-occur in
+    # the paper (high BM25 score); weak on both counts is still refused.
+    question = "how do small language models get trained cheaply?"
+    assert not should_refuse(question, [MINICPM], 0.40, 0.45, share,
+                             best_bm25=7.4, bm25_threshold=6.25)
+    assert should_refuse(question, [MINICPM], 0.40, 0.45, share,
+                         best_bm25=5.7, bm25_threshold=6.25)
+
+
 def test_strong_dense_evidence_answers_and_nothing_found_refuses() -> None:
     assert not should_refuse("how are small models trained?", [MINICPM], 0.60, 0.45, share)
     assert should_refuse("anything", [], 0.9, 0.45, share)
