@@ -22,11 +22,12 @@ BUNDLED_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm
 # One loaded model per (source, device) for the whole process: every Settings copy, engine and
 # test shares it instead of paying the load again.
 _MODELS: dict[tuple[str, str], SentenceTransformer] = {}
-_ONNX: dict[tuple[str, str], OnnxEncoder | Exception] = {}
+_ONNX: dict[tuple[str, str, bool], OnnxEncoder | Exception] = {}
 _MODELS_LOCK = threading.RLock()  # re-entered: an ONNX export loads the torch model
 log = logging.getLogger(__name__)
 
-Backend = Literal["auto", "onnx", "torch"]
+Backend = Literal["auto", "onnx", "onnx-int8", "torch"]
+INT8_SUFFIX = " (onnx int8)"
 
 
 def resolve_model(model: str) -> tuple[str, str]:
@@ -51,6 +52,8 @@ class Embedder:
     Two backends give the same vectors: ``onnx`` (onnxruntime, no torch import; the graph is
     exported once per model into ``cache_dir``) and ``torch`` (sentence-transformers). ``auto``
     takes ONNX on CPU when the model is a mean-pooling sentence-transformers model, else torch.
+    ``onnx-int8`` runs the graph with int8 weights: faster, but other vectors, so it records
+    another model name in the store and cannot search a store built with the others.
     """
 
     def __init__(
@@ -66,6 +69,8 @@ class Embedder:
         self.device = device
         self.batch_size = batch_size
         self.backend = backend
+        if backend == "onnx-int8":
+            self.name += INT8_SUFFIX
         self.cache_dir = cache_dir or default_cache_dir()
         self._dimension: int | None = None
 
@@ -83,13 +88,13 @@ class Embedder:
         """The ONNX encoder when this embedder runs on it, else None (torch)."""
         if self.backend == "torch" or (self.backend == "auto" and self.device != "cpu"):
             return None
-        key = (self.source, str(self.cache_dir))
+        key = (self.source, str(self.cache_dir), self.backend == "onnx-int8")
         with _MODELS_LOCK:
             if key not in _ONNX:
                 _ONNX[key] = self._open_onnx()
             opened = _ONNX[key]
         if isinstance(opened, Exception):
-            if self.backend == "onnx":
+            if self.backend in ("onnx", "onnx-int8"):
                 raise PaperchatError(
                     f"The embedding model {self.name!r} cannot run on ONNX: {opened}. "
                     "Set PAPERCHAT_INGEST__BACKEND=torch (or auto)."
@@ -159,7 +164,7 @@ class Embedder:
             graph = onnx_encoder.onnx_path(folder, self.cache_dir)
             if graph.is_file():
                 try:
-                    return onnx_encoder.OnnxEncoder(graph, folder)
+                    return self._onnx_encoder(graph, folder)
                 except Exception as exc:  # a truncated or foreign file: export it again
                     log.warning("re-exporting %s: %s did not load (%s)", self.name, graph, exc)
                     graph.unlink(missing_ok=True)
@@ -172,10 +177,18 @@ class Embedder:
                 raise onnx_encoder.NotExportable(
                     f"its ONNX vectors differ from torch's (cosine {cosine:.5f})"
                 )
-            return encoder
+            return self._onnx_encoder(graph, folder) if self.backend == "onnx-int8" else encoder
         except onnx_encoder.NotExportable as exc:
             log.info("embedding %s with torch: %s", self.name, exc)
             return exc
+
+
+    def _onnx_encoder(self, graph: Path, folder: Path) -> OnnxEncoder:
+        from ingest import onnx_encoder
+
+        if self.backend == "onnx-int8":
+            graph = onnx_encoder.quantized(graph)
+        return onnx_encoder.OnnxEncoder(graph, folder)
 
 
 def default_cache_dir() -> Path:

@@ -143,6 +143,33 @@ def export(model: SentenceTransformer, target: Path) -> None:
             os.unlink(tmp)
 
 
+def quantized(graph: Path) -> Path:
+    """``graph`` with int8 weights (dynamic quantization), made once next to it.
+
+    Measured here: 1.8x faster than the fp32 graph over the corpus's 1114 chunks, vectors at
+    cosine 0.94 (min 0.89) to fp32; retrieval on the eval set held (dev MRR 0.976 both, test
+    0.926 against 0.916), but the refusal thresholds, calibrated on fp32 similarities, lost
+    0.026 of refusal accuracy on dev. Hence opt-in.
+    """
+    target = graph.with_name("model-int8.onnx")
+    if target.is_file():
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fd, tmp = tempfile.mkstemp(dir=graph.parent, suffix=".onnx.part")
+    os.close(fd)
+    logging.disable(logging.WARNING)  # "consider pre-processing": advice for vision models
+    try:
+        quantize_dynamic(graph, tmp, weight_type=QuantType.QInt8)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        logging.disable(logging.NOTSET)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
 class OnnxEncoder:
     """Encodes texts with an exported graph; thread-safe (onnxruntime sessions allow it)."""
 

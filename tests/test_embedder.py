@@ -105,3 +105,13 @@ def test_a_damaged_export_is_made_again(tmp_path: Path) -> None:
     again = Embedder("all-MiniLM-L6-v2", backend="onnx", cache_dir=tmp_path)
     assert again.embed(["warm up"]).shape == (1, 384)
     assert graph.stat().st_size > 1_000_000
+
+
+def test_int8_is_opt_in_close_to_fp32_and_recorded_as_another_model(onnx_cache: Path) -> None:
+    fp32 = Embedder("all-MiniLM-L6-v2", backend="onnx", cache_dir=onnx_cache)
+    int8 = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_dir=onnx_cache)
+    texts = corpus_texts(20)
+    cosine = np.sum(fp32.embed(texts) * int8.embed(texts), axis=1)
+    assert 0.8 < cosine.min() and cosine.mean() > 0.9  # close, not equal
+    assert list(onnx_cache.glob("onnx/*/model-int8.onnx"))
+    assert int8.name == fp32.name + " (onnx int8)"  # so a store never mixes the two
