@@ -157,6 +157,15 @@ def bench_latency(settings: Settings, qs: Sequence[str]) -> dict[str, Any]:
     }
 
 
+# Runs a command and prints its peak resident memory (KB). A child's ru_maxrss starts at the
+# size of the process that forked it, so the command must be forked by a small process like
+# this one, not by the benchmark (2 GB of models by then).
+_PEAK = (
+    "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+    "print(); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+)
+
+
 def bench_cold_start(home: Path, runs: int = 3) -> dict[str, Any]:
     exe = str(Path(sys.executable).parent / "paperchat")
     env = {**os.environ, "PAPERCHAT_HOME": str(home)}
@@ -164,16 +173,10 @@ def bench_cold_start(home: Path, runs: int = 3) -> dict[str, Any]:
     ask, rss = [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        proc = subprocess.Popen([exe, "ask", q, "--json"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # wait4 gives this child's own peak memory (RUSAGE_CHILDREN would be the largest
-        # child this process ever had).
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        done = subprocess.run([sys.executable, "-c", _PEAK, exe, "ask", q, "--json"], env=env,
+                              check=True, capture_output=True, text=True)
         ask.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            raise RuntimeError(f"paperchat ask exited {proc.returncode} during the benchmark")
-        rss.append(usage.ru_maxrss / 1024)
+        rss.append(int(done.stdout.strip().splitlines()[-1]) / 1024)
     ask_rss = max(rss)
     port = _free_port()
     t0 = time.perf_counter()
