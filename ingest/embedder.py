@@ -169,19 +169,27 @@ class Embedder:
                     log.warning("re-exporting %s: %s did not load (%s)", self.name, graph, exc)
                     graph.unlink(missing_ok=True)
             log.info("exporting %s to ONNX at %s (once per model)", self.name, graph)
-            onnx_encoder.export(self.model, graph)
-            encoder = onnx_encoder.OnnxEncoder(graph, folder)
-            cosine = onnx_encoder.agreement(encoder, self.model)
+            try:
+                onnx_encoder.export(self.model, graph)
+                encoder = onnx_encoder.OnnxEncoder(graph, folder)
+                cosine = onnx_encoder.agreement(encoder, self.model)
+                if cosine >= onnx_encoder.MIN_COSINE and self.backend == "onnx-int8":
+                    encoder = self._onnx_encoder(graph, folder)
+            except onnx_encoder.NotExportable:
+                raise
+            except Exception as exc:  # the exporter or the quantizer: torch still works
+                raise onnx_encoder.NotExportable(
+                    f"the export failed ({type(exc).__name__}: {exc})"
+                ) from exc
             if cosine < onnx_encoder.MIN_COSINE:
                 graph.unlink(missing_ok=True)
                 raise onnx_encoder.NotExportable(
                     f"its ONNX vectors differ from torch's (cosine {cosine:.5f})"
                 )
-            return self._onnx_encoder(graph, folder) if self.backend == "onnx-int8" else encoder
+            return encoder
         except onnx_encoder.NotExportable as exc:
             log.info("embedding %s with torch: %s", self.name, exc)
             return exc
-
 
     def _onnx_encoder(self, graph: Path, folder: Path) -> OnnxEncoder:
         from ingest import onnx_encoder

@@ -115,3 +115,19 @@ def test_int8_is_opt_in_close_to_fp32_and_recorded_as_another_model(onnx_cache: 
     assert 0.8 < cosine.min() and cosine.mean() > 0.9  # close, not equal
     assert list(onnx_cache.glob("onnx/*/model-int8.onnx"))
     assert int8.name == fp32.name + " (onnx int8)"  # so a store never mixes the two
+
+
+def test_a_failing_export_falls_back_to_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import onnx_encoder
+
+    def broken(model: object, target: Path) -> None:
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(onnx_encoder, "export", broken)
+    auto = Embedder("all-MiniLM-L6-v2", backend="auto", cache_dir=tmp_path / "auto")
+    assert auto.backend_name == "torch" and auto.embed(["x"]).shape == (1, 384)
+    forced = Embedder("all-MiniLM-L6-v2", backend="onnx", cache_dir=tmp_path / "forced")
+    with pytest.raises(PaperchatError, match="the export failed .RuntimeError: exporter crashed"):
+        forced.embed(["x"])
