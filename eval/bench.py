@@ -145,7 +145,7 @@ def bench_latency(settings: Settings, qs: Sequence[str]) -> dict[str, Any]:
     embedded during the answer) and warm (cached, as after the UI's start-up warm-up)."""
     from rag.engine import Engine
 
-    shutil.rmtree(settings.home / f"sentences-{settings.collection}", ignore_errors=True)
+    shutil.rmtree(settings.sentences_dir, ignore_errors=True)
     engine = Engine(settings)
     for q in qs[:3]:
         engine.search(q)  # loads the model, the store and the BM25 index

@@ -165,6 +165,8 @@ class Embedder:
             if graph.is_file():
                 try:
                     return self._onnx_encoder(graph, folder)
+                except onnx_encoder.NotExportable:
+                    raise  # the int8 step failed; the fp32 graph is fine, keep it
                 except Exception as exc:  # a truncated or foreign file: export it again
                     log.warning("re-exporting %s: %s did not load (%s)", self.name, graph, exc)
                     graph.unlink(missing_ok=True)

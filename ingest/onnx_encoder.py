@@ -164,6 +164,8 @@ def quantized(graph: Path) -> Path:
         quantize_dynamic(graph, tmp, weight_type=QuantType.QInt8)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
+    except Exception as exc:
+        raise NotExportable(f"int8 quantization failed ({type(exc).__name__}: {exc})") from exc
     finally:
         logging.disable(logging.NOTSET)
         if os.path.exists(tmp):

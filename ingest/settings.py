@@ -217,6 +217,11 @@ class Settings(BaseSettings):
             cache_dir=self.ingest.cache_dir,
         )
 
+    @property
+    def sentences_dir(self) -> Path:
+        """Cached sentence vectors of the abstracts (for extractive answers and support checks)."""
+        return self.home / f"sentences-{self.collection}"
+
     def store(self, *, create: bool = False) -> PaperStore:
         from ingest.store import PaperStore
 

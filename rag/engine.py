@@ -97,8 +97,7 @@ class Engine:
 
     def _bank_unlocked(self) -> SentenceBank:
         if self._bank is None:
-            folder = self.settings.home / f"sentences-{self.settings.collection}"
-            self._bank = SentenceBank(self.settings.embedder, folder)
+            self._bank = SentenceBank(self.settings.embedder, self.settings.sentences_dir)
         return self._bank
 
     # -- the API ------------------------------------------------------------------------------

@@ -131,3 +131,24 @@ def test_a_failing_export_falls_back_to_torch(
     forced = Embedder("all-MiniLM-L6-v2", backend="onnx", cache_dir=tmp_path / "forced")
     with pytest.raises(PaperchatError, match="the export failed .RuntimeError: exporter crashed"):
         forced.embed(["x"])
+
+
+def test_a_failing_int8_step_keeps_the_fp32_graph_and_names_the_error(
+    onnx_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import onnxruntime.quantization as quantization
+
+    shutil.copytree(onnx_cache, tmp_path / "cache")  # the fp32 graph only
+    for int8 in (tmp_path / "cache").glob("onnx/*/model-int8.onnx"):
+        int8.unlink()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("quantizer crashed")
+
+    monkeypatch.setattr(quantization, "quantize_dynamic", broken)
+    int8 = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_dir=tmp_path / "cache")
+    with pytest.raises(PaperchatError, match="int8 quantization failed .RuntimeError"):
+        int8.embed(["x"])
+    assert list((tmp_path / "cache").glob("onnx/*/model.onnx")), "fp32 graph kept"
