@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.analysis_types import Decision, QuestionAnalysis
 from rag.types import Answer, RetrievedPaper
 
 History = list[tuple[str, str]]
@@ -22,6 +23,9 @@ class Context:
     papers: list[RetrievedPaper]
     query_vector: np.ndarray
     history: History = field(default_factory=list)
+    # The question analysis and the answerability decision (shape, pinned named papers).
+    analysis: QuestionAnalysis | None = None
+    decision: Decision | None = None
 
 
 class Answerer(ABC):

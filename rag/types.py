@@ -69,7 +69,9 @@ class Answer:
     question: str
     text: str
     citations: list[Citation] = field(default_factory=list)
-    refused: bool = False
+    refused: bool = False  # coverage == "declined"
+    coverage: str = "answered"  # "answered" | "partial" | "declined"
+    missing: list[str] = field(default_factory=list)  # what the corpus lacks, in words
     closest: list[RetrievedPaper] = field(default_factory=list)  # shown when refused
     flags: list[Flag] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # e.g. "question truncated", "LLM down"
@@ -82,6 +84,8 @@ class Answer:
             "answer": self.text,
             "citations": [c.as_dict() for c in self.citations],
             "refused": self.refused,
+            "coverage": self.coverage,
+            "missing": self.missing,
             "timings": self.timings,
             "closest": [{"paper_id": p.paper_id, "title": p.title, "score": p.score}
                         for p in self.closest],
