@@ -386,6 +386,28 @@ def eval_compare(
         raise typer.Exit(1)
 
 
+@eval_app.command("calibrate")
+@user_errors
+def eval_calibrate(
+    split: Annotated[str, typer.Option(help="The split to fit on: dev (never test).")] = "dev",
+    out: Annotated[Path | None, typer.Option(
+        help="Where to write the model (default: rag/answerability_model.json of this "
+        "checkout).")] = None,
+) -> None:
+    """Fit the answerability model (answered / declined) on an eval split's questions."""
+    from eval.calibrate import collect, fit, write
+    from eval.dataset import load_dataset
+
+    settings = load_settings()
+    samples = collect(settings, load_dataset(split))
+    model = fit(samples)
+    target = out or Path(__file__).resolve().parent.parent / "rag" / "answerability_model.json"
+    write(model, target)
+    typer.echo(f"fitted on {len(samples)} questions of {split}; wrote {target}")
+    emit_json(model["info"] | {"threshold": model["threshold"],
+                               "coef": dict(zip(model["features"], model["coef"], strict=True))})
+
+
 @app.command()
 @user_errors
 def bench(
