@@ -178,9 +178,11 @@ def _unanswerable_fields(record: dict[str, Any], answerable: bool, where: str
         raise BadDataset(f"{where}: detail must be a non-empty string")
     if kind == "detail_near_miss":
         if not about or detail is None:
-            raise BadDataset(f"{where}: a detail_near_miss question needs about_paper_ids and detail")
+            raise BadDataset(
+                f"{where}: a detail_near_miss question needs about_paper_ids and detail")
     elif about or detail is not None:
-        raise BadDataset(f"{where}: about_paper_ids and detail belong to detail_near_miss questions")
+        raise BadDataset(
+            f"{where}: about_paper_ids and detail belong to detail_near_miss questions")
     absent_regex = record.get("absent_regex")
     if absent_regex is not None:
         if not isinstance(absent_regex, str) or not absent_regex:

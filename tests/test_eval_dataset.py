@@ -64,8 +64,8 @@ def test_files_exist_and_every_line_has_all_fields() -> None:
         assert row["type"] in TYPES, row["id"]
         assert row["id"].startswith(f"{split}-"), row["id"]
         assert row["question"].strip() and row["reference_answer"].strip(), row["id"]
-        assert all(isinstance(x, str) and x.strip() for x in row["gold_paper_ids"] + row["gold_titles"]
-                   + row["key_facts"]), row["id"]
+        strings = row["gold_paper_ids"] + row["gold_titles"] + row["key_facts"]
+        assert all(isinstance(x, str) and x.strip() for x in strings), row["id"]
 
 
 def test_ids_unique() -> None:
@@ -177,7 +177,7 @@ def test_detail_near_miss_rows_ask_about_corpus_papers_for_an_absent_detail() ->
         for pid in about:
             assert pid in papers, f"{row['id']}: unknown about-paper {pid}"
             assert pid not in gold[other], f"{row['id']}: {pid} is a gold paper of {other}"
-            assert not pattern.search(_text(pid)), f"{row['id']}: the abstract has {row['detail']!r}"
+            assert not pattern.search(_text(pid)), f"{row['id']}: abstract has {row['detail']!r}"
 
 
 def test_unanswerable_split_evenly() -> None:
