@@ -96,7 +96,7 @@ def test_gold_ids_exist_and_titles_match() -> None:
     for _, row in all_rows():
         assert len(row["gold_paper_ids"]) == len(row["gold_titles"]), row["id"]
         assert len(set(row["gold_paper_ids"])) == len(row["gold_paper_ids"]), row["id"]
-        for pid, title in zip(row["gold_paper_ids"], row["gold_titles"]):
+        for pid, title in zip(row["gold_paper_ids"], row["gold_titles"], strict=True):
             assert pid in papers, f"{row['id']}: unknown paper {pid}"
             assert _norm(papers[pid][0]) == _norm(title), f"{row['id']}: title mismatch for {pid}"
 
@@ -259,8 +259,13 @@ def test_terse_questions_are_short_and_name_papers_no_other_row_uses() -> None:
 
 
 def test_the_loader_accepts_both_splits_and_checks_the_new_fields() -> None:
-    from eval.dataset import (BadDataset, Dataset, check_gold_papers, load_dataset,
-                              parse_question)
+    from eval.dataset import (
+        BadDataset,
+        Dataset,
+        check_gold_papers,
+        load_dataset,
+        parse_question,
+    )
 
     for split in SPLITS:
         dataset = load_dataset(split)
