@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ingest.names import name_key, title_head
+from ingest.names import is_name_shaped, name_key, title_head
 
 if TYPE_CHECKING:
     from ingest.names import NameIndex
@@ -43,11 +43,14 @@ ABSENT_NAMES: tuple[str, ...] = (
 )
 
 NAMED_PHRASINGS: tuple[str, ...] = (
-    "What does {a} do?", "{a}", "tell me about {lower}", "What is {a} and what does it achieve?",
+    "What does {a} do?", "{a}", "Tell me about {a}", "What is {a} and what does it achieve?",
 )
+# In lower case too, for one-word names of four letters or more ("scissorhands"): shorter or
+# multi-word names in lower case read as ordinary words ("at", "small models, big impact").
+LOWER_PHRASINGS: tuple[str, ...] = ("{lower}", "what is {lower}?")
 PAIR_PHRASINGS: tuple[str, ...] = (
     "Compare {a} and {b}", "{a} vs {b}", "How do {a} and {b} differ?",
-    "{a} or {b}: which is better?", "compare {lower_a} with {lower_b}",
+    "{a} or {b}: which is better?", "compare {a} with {b}",
 )
 ABSENT_PHRASINGS: tuple[str, ...] = ("What is {x}?", "{x}", "How does {x} work?")
 ABSENT_PAIR_PHRASINGS: tuple[str, ...] = ("Compare {x} and {a}", "{a} vs {x}")
@@ -76,7 +79,9 @@ def short_names(papers: dict[str, StoredPaper], names: NameIndex) -> dict[str, s
     title head, else the first acronym or name the abstract defines."""
     out: dict[str, str] = {}
     for pid, paper in sorted(papers.items()):
-        options = [title_head(paper.title)] + [n.lstrip("=~") for n in paper.names]
+        # Its title head, or an acronym it defines (not the acronym's expansion).
+        options = [title_head(paper.title)] + [
+            n.lstrip("=~") for n in paper.names if is_name_shaped(n.lstrip("=~"))]
         for name in options:
             if name and names.lookup(name) == [pid] and "^" not in name:
                 out[pid] = name
@@ -105,7 +110,10 @@ def build(papers: dict[str, StoredPaper], names: NameIndex, *, pairs: int = 200,
     named = short_names(papers, names)
     cases = []
     for pid, name in named.items():
-        for phrasing in NAMED_PHRASINGS:
+        phrasings = NAMED_PHRASINGS
+        if re.fullmatch(r"[A-Za-z]{4,}", name):
+            phrasings += LOWER_PHRASINGS
+        for phrasing in phrasings:
             cases.append(Case("named", phrasing.format(a=name, lower=name.lower()), [pid]))
     ids = sorted(named)
     for _ in range(pairs):
@@ -113,8 +121,7 @@ def build(papers: dict[str, StoredPaper], names: NameIndex, *, pairs: int = 200,
         if name_key(named[a]) == name_key(named[b]):
             continue
         phrasing = rng.choice(PAIR_PHRASINGS)
-        cases.append(Case("pairs", phrasing.format(
-            a=named[a], b=named[b], lower_a=named[a].lower(), lower_b=named[b].lower()), [a, b]))
+        cases.append(Case("pairs", phrasing.format(a=named[a], b=named[b]), [a, b]))
     for x in absent_names(papers.values()):
         for phrasing in ABSENT_PHRASINGS:
             cases.append(Case("absent", phrasing.format(x=x), absent=x))

@@ -36,7 +36,13 @@ DISTINCTIVE_DF = 5
 RARE_SHARE = 0.02
 MENTION_LIMIT = 25  # papers listed as mentioning a name
 
+_VERSION = re.compile(r"v?\d+(?:\.\d+)*[a-z]?", re.IGNORECASE)  # "2", "v3", "3.5", "4o"
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9^]*(?:[-_.][A-Za-z0-9^]+)*")
+# BM25 drops these, so no paper "holds" them.
+_BM25_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their "
+    "then there these they this to was will with".split()
+)
 # Words that are never part of a name, even capitalised ("What", "Compare", "The").
 _FUNCTION = frozenset(
     """a an and are as at be been being but by can could compare contrast describe did differ
@@ -49,10 +55,10 @@ _FUNCTION = frozenset(
     should shall may might must paperchat corpus""".split()
 )
 # Words a question uses to ask, not to say what it is about: left out of the salient terms.
-_QUESTION_WORDS = _FUNCTION | frozenset(
+_QUESTION_WORDS = _FUNCTION | _BM25_STOPWORDS | frozenset(
     """used use uses using new recent best better good main key kind kinds type types thing
     things know known mean means example examples help helps make makes made get gets work
-    working someone people anyone much many wrote written write researcher researchers propose proposed proposes present
+    working someone people anyone much many wrote written write whatever nothing none researcher researchers propose proposed proposes present
     presents introduce introduced study studies studied""".split()
 )
 
@@ -134,7 +140,8 @@ DETAILS: tuple[_DetailKind, ...] = (
                     r"\d+\s*(?:attention )?heads")),
     _DetailKind("authors", _re(r"\bwho (?:wrote|are the authors|authored|developed|created|"
                                r"proposed)\b|\bauthors?\b|\baffiliat\w*|\bwhich (?:lab|labs|"
-                               r"university|universities|company|companies|institution)\b"),
+                               r"university|universities|company|companies|institution|"
+                               r"institutions|organi[sz]ations?|team|group)\b"),
                 "its authors or their affiliations",
                 _re(r"$^")),  # abstracts do not list their authors; only metadata does
     _DetailKind("date", _re(r"\bwhen was\b|\bwhat year\b|\bwhich year\b|\bpublication date\b|"
@@ -172,7 +179,7 @@ class Analyzer:
 
     def analyze(self, question: str) -> QuestionAnalysis:
         tokens = [m for m in _TOKEN.finditer(question)]
-        words = [_strip_possessive(m.group(0)) for m in tokens]
+        words = [_strip_compound(_strip_possessive(m.group(0))) for m in tokens]
         named, used = self._known_names(words)
         for span in self._name_candidates(question, tokens, words, used):
             if name_key(span.text) in {name_key(n.text) for n in named}:
@@ -198,25 +205,46 @@ class Analyzer:
                     continue
                 text = " ".join(words[i:i + n])
                 pids = self.names.lookup(text)
-                if not pids or not self._written_as_name(words[i:i + n], text):
+                if not pids or not self._written_as_name(
+                        words[i:i + n], text, self.names.display[name_key(text)]):
                     continue
+                if i + n < len(words) and _VERSION.fullmatch(words[i + n]):
+                    continue  # "SAM 2" is another model than SAM: resolved as a whole below
                 found.append((i, NamedItem(text, defined_by=list(pids))))
                 used |= set(range(i, i + n))
         return [item for _, item in sorted(found, key=lambda f: f[0])], used
 
-    def _written_as_name(self, words: list[str], text: str) -> bool:
-        """A span names what the index knows when it is written like a name, or when its
-        rarest word is rare enough that no other reading is likely ("scissorhands")."""
-        if any(c.isupper() or c.isdigit() for c in text):
-            if len(words) == 1 and words[0][:1].isupper() and words[0][1:].islower():
-                # One capitalised word ("Distiller", "Kinetics"): a name only when rare.
-                return self._rarest_df(text) <= DISTINCTIVE_DF
+    def _written_as_name(self, words: list[str], text: str, display: str) -> bool:
+        """Whether a span the name index knows is used as that name: written the way the paper
+        writes it ("Combiner", "KIVI"), written like a name with other capitals ("Flash
+        Attention-2"), or, in lower case, a word rare enough in the corpus that no other reading
+        is likely ("scissorhands"; not "distiller", which most distillation papers use)."""
+        if text.replace(" ", "") == display.replace(" ", "") and text != text.lower():
             return True
-        return self._rarest_df(text) <= DISTINCTIVE_DF and len(name_key(text)) >= 4
+        if len(words) > 1 and any(c.isupper() or c.isdigit() for c in text):
+            return True
+        return len(words) == 1 and len(name_key(text)) >= 4 and \
+            self._word_df(words[0]) <= DISTINCTIVE_DF
 
     def _rarest_df(self, text: str) -> int:
         stems = [s for _, s in self.lexical.terms(text)]
         return min((self.lexical.doc_freq(s) for s in stems), default=0)
+
+    def _word_df(self, word: str) -> int:
+        """Papers that hold ``word`` itself (not only its stem), counted up to one past
+        ``DISTINCTIVE_DF``."""
+        stems = [s for _, s in self.lexical.terms(word)]
+        if not stems:
+            return 0
+        pattern = re.compile(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", re.IGNORECASE)
+        count = 0
+        for pid in self.lexical.papers_with_all(stems):
+            paper = self.papers.get(pid)
+            if paper is not None and pattern.search(f"{paper.title}\n{paper.abstract}"):
+                count += 1
+                if count > DISTINCTIVE_DF:
+                    break
+        return count
 
     def _name_candidates(self, question: str, tokens: list[re.Match[str]], words: list[str],
                          used: set[int]) -> list[_Span]:
@@ -274,6 +302,10 @@ class Analyzer:
                 mentioned.append(pid)
                 if len(mentioned) >= MENTION_LIMIT:
                     break
+        # A paper whose title holds the name is about it ("DocOwl2" in "mPLUG-DocOwl2: ...").
+        titled = [pid for pid in mentioned if name_key(name) in name_key(self.papers[pid].title)]
+        if 0 < len(titled) <= 2 and is_name_shaped(name.replace(" ", "")):
+            return NamedItem(name, defined_by=titled, mentioned_by=mentioned)
         return NamedItem(name, mentioned_by=mentioned)
 
     def _salient(self, words: list[str]) -> tuple[list[tuple[str, float]], list[str]]:
@@ -313,8 +345,12 @@ class Analyzer:
 
     @staticmethod
     def _detail(question: str) -> Detail | None:
+        """The detail the question asks for: a detail term the question asks about ("what
+        learning rate", "how many GPUs", a terse "KOALA training cost in GPU hours"), not one it
+        merely uses ("models fine-tuned with different hyperparameters")."""
         for kind in DETAILS:
-            if kind.asked.search(question):
+            found = kind.asked.search(question)
+            if found and _asks(question, found):
                 return Detail(kind.kind, kind.words)
         return None
 
@@ -333,6 +369,20 @@ class Analyzer:
         return "open"
 
 
+_WH = re.compile(r"\b(?:what|which|how|when|who|whose|where|list|give|tell)\b", re.IGNORECASE)
+_QUESTION_FORM = re.compile(r"\b(?:what|which|how|when|who|whose|where|why|does|do|did|is|are|"
+                            r"was|were|can|could|should)\b", re.IGNORECASE)
+
+
+def _asks(question: str, found: re.Match[str]) -> bool:
+    if _WH.match(found.group(0)):
+        return True
+    before = question[: found.start()].split()[-5:]
+    if _WH.search(" ".join(before)):
+        return True
+    return not _QUESTION_FORM.search(question) and len(question.split()) <= 10  # terse
+
+
 def detail_given(detail: Detail, paper: StoredPaper) -> bool:
     """Whether the paper's abstract (or metadata) reports the detail asked for."""
     kind = next(k for k in DETAILS if k.kind == detail.kind)
@@ -345,6 +395,26 @@ def detail_given(detail: Detail, paper: StoredPaper) -> bool:
 
 def _strip_possessive(word: str) -> str:
     return re.sub(r"(?i)(?<=[a-z0-9])'s$", "", word)
+
+
+# "FlashAttention-style", "LLM-based", "IO-aware": the name is the part before the suffix.
+_COMPOUND = re.compile(
+    r"(?i)(?<=[A-Za-z0-9])-(?:style|like|based|aware|free|efficient|friendly|specific|guided|"
+    r"driven|level|scale|sized|size|enabled|powered|inspired|type|only|centric|oriented|"
+    r"generated|related|class|grade)$")
+
+
+def _strip_compound(word: str) -> str:
+    return _COMPOUND.sub("", word) if any(c.isupper() for c in word) else word
+
+
+def english_zipf(word: str) -> float:
+    """How common ``word`` is in English at large (Zipf scale: 7 for "the", 3 for "telescope",
+    under 2 for "vocoder"); a question's word that no paper holds and that is rare in English
+    too names a topic the corpus lacks, not a paraphrase."""
+    from wordfreq import zipf_frequency  # loads its English list once, on first use
+
+    return float(zipf_frequency(word, "en"))
 
 
 _BRITISH = ((re.compile(r"is(ation|ations|e|es|ed|ing|er|ers)$"), r"iz\1"),

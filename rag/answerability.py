@@ -22,6 +22,9 @@ Features (each a number per question, computed from the analysis and one retriev
 ``cover_top``      idf-weighted share of the salient terms found in the best paper
 ``cover_top3``     the same over the best three papers together
 ``unknown_share``  idf-weighted share of the salient terms that no paper holds at all
+``unknown_rare``   1 when one of those is rare in English too (wordfreq's Zipf frequency under
+                   3: "vocoder", "sourdough", "Mooncake"), a topic's own word rather than a
+                   paraphrase's everyday one ("guess", "owners")
 ``margin``         fused score of the first paper minus that of the second
 ``names_defined``  named items some paper defines (0, 1, 2+)
 ``names_unknown``  named items no paper mentions (0, 1, 2+)
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from rag.analysis import detail_given
+from rag.analysis import detail_given, english_zipf
 from rag.analysis_types import Decision, QuestionAnalysis, Shape
 
 if TYPE_CHECKING:
@@ -45,9 +48,11 @@ if TYPE_CHECKING:
     from rag.types import RetrievedPaper
 
 FEATURES: tuple[str, ...] = (
-    "dense", "bm25_norm", "cover_top", "cover_top3", "unknown_share", "margin",
+    "dense", "bm25_norm", "cover_top", "cover_top3", "unknown_share", "unknown_rare", "margin",
     "names_defined", "names_unknown", "detail_missing",
 )
+# A word no paper holds that is also this rare in English (Zipf scale) names a missing topic.
+RARE_IN_ENGLISH = 3.0
 MODEL_FILE = "answerability_model.json"
 
 
@@ -89,6 +94,7 @@ def features(analysis: QuestionAnalysis, evidence: Evidence, lexical: LexicalInd
         "cover_top": covered(ids[:1]),
         "cover_top3": covered(ids[:3]),
         "unknown_share": sum(idf for term, idf in salient if term in unknown) / total,
+        "unknown_rare": float(any(english_zipf(t) < RARE_IN_ENGLISH for t in unknown)),
         "margin": float(papers[0].score - papers[1].score) if len(papers) > 1 else (
             float(papers[0].score) if papers else 0.0),
         "names_defined": float(min(2, sum(1 for n in analysis.names if n.defined_by))),
@@ -98,9 +104,12 @@ def features(analysis: QuestionAnalysis, evidence: Evidence, lexical: LexicalInd
 
 
 def _about(analysis: QuestionAnalysis, ids: list[str]) -> list[str]:
-    """The papers a question is about: those its names define, else the best three."""
+    """The papers a question is about: those its names define, else those few that mention
+    its names, else the best three retrieved."""
     named = [pid for n in analysis.names for pid in n.defined_by]
-    return named or ids[:3]
+    mentioned = [pid for n in analysis.names if 0 < len(n.mentioned_by) <= 3
+                 for pid in n.mentioned_by]
+    return list(dict.fromkeys(named or mentioned or ids[:3]))
 
 
 @dataclass(frozen=True)
