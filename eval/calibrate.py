@@ -53,15 +53,23 @@ def collect(settings: Settings, dataset: Dataset) -> list[Sample]:
     return samples
 
 
-def fit(samples: list[Sample], *, c: float = 1.0,
+C_GRID = (0.1, 0.3, 1.0, 3.0)
+
+
+def fit(samples: list[Sample], *, c: float | None = None,
         max_answerable_declined: float = 0.03) -> dict[str, Any]:
-    """Logistic regression on standardised features; returns the model file's content."""
+    """Logistic regression on standardised features; returns the model file's content. The
+    regularisation ``c`` is chosen by cross-validation on the split unless given."""
     from sklearn.linear_model import LogisticRegression
 
     x = np.array([[s.values[f] for f in FEATURES] for s in samples], dtype=float)
     y = np.array([s.label for s in samples])
     if len(set(y)) < 2:
         raise ValueError("calibration needs both covered and uncovered questions in the split")
+    cv_accuracy = {value: cross_validated(x, y, value, max_answerable_declined)
+                   for value in C_GRID}
+    if c is None:
+        c = max(C_GRID, key=lambda value: (cv_accuracy[value], -value))
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000)
@@ -82,11 +90,35 @@ def fit(samples: list[Sample], *, c: float = 1.0,
             "questions": len(samples),
             "covered": int(y.sum()),
             "C": c,
+            "cv_accuracy": {str(k): round(v, 4) for k, v in cv_accuracy.items()},
             "train_accuracy": round(float(np.mean(declined == (y == 0))), 4),
             "covered_declined": round(float(np.mean(declined[y == 1])), 4),
             "uncovered_declined": round(float(np.mean(declined[y == 0])), 4),
         },
     }
+
+
+def cross_validated(x: np.ndarray, y: np.ndarray, c: float, max_declined: float,
+                    folds: int = 5, repeats: int = 5) -> float:
+    """Accuracy of answer/decline on held-out folds, the threshold chosen on each training part
+    as :func:`fit` chooses it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = max(2, min(folds, int(min(np.bincount(y)))))
+    scores = []
+    for seed in range(repeats):
+        predicted = np.zeros(len(y))
+        for train, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+            mean, scale = x[train].mean(axis=0), x[train].std(axis=0)
+            scale[scale == 0] = 1.0
+            model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000)
+            model.fit((x[train] - mean) / scale, y[train])
+            threshold = choose_threshold(model.predict_proba((x[train] - mean) / scale)[:, 1],
+                                         y[train], max_declined)
+            predicted[held] = model.predict_proba((x[held] - mean) / scale)[:, 1] >= threshold
+        scores.append(float(np.mean(predicted == y)))
+    return float(np.mean(scores))
 
 
 def choose_threshold(p: np.ndarray, y: np.ndarray, max_answerable_declined: float) -> float:

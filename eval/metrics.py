@@ -190,11 +190,6 @@ def coverage_correct(answerable: bool, coverage: str) -> float:
     return 1.0 if coverage in ("declined", "partial") else 0.0
 
 
-def refusal_correct(answerable: bool, refused: bool) -> float:
-    """1.0 when an unanswerable question was refused or an answerable one was answered."""
-    return 1.0 if refused != answerable else 0.0
-
-
 # -- aggregates --------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ holds is *unknown*: the corpus cannot answer about it.
 from __future__ import annotations
 
 import bisect
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -179,8 +180,12 @@ class Analyzer:
 
     def analyze(self, question: str) -> QuestionAnalysis:
         tokens = [m for m in _TOKEN.finditer(question)]
-        words = [_strip_compound(_strip_possessive(m.group(0))) for m in tokens]
+        words = [_strip_possessive(m.group(0)) for m in tokens]
         named, used = self._known_names(words)
+        # "FlashAttention-style": the name is the part before the suffix.
+        words = [_strip_compound(w) for w in words]
+        more, also = self._known_names(words, used)
+        named, used = sorted(named + more, key=lambda n: question.find(n.text)), used | also
         for span in self._name_candidates(question, tokens, words, used):
             if name_key(span.text) in {name_key(n.text) for n in named}:
                 continue
@@ -195,10 +200,11 @@ class Analyzer:
             form=self._form(question, named),
         )
 
-    def _known_names(self, words: list[str]) -> tuple[list[NamedItem], set[int]]:
+    def _known_names(self, words: list[str], taken: set[int] | None = None
+                     ) -> tuple[list[NamedItem], set[int]]:
         """Spans the name index knows, longest first; returns them and the tokens they use."""
         found: list[tuple[int, NamedItem]] = []
-        used: set[int] = set()
+        used: set[int] = set(taken or ())
         for n in range(min(self.names.max_words, len(words)), 0, -1):
             for i in range(len(words) - n + 1):
                 if used & set(range(i, i + n)):
@@ -212,7 +218,7 @@ class Analyzer:
                     continue  # "SAM 2" is another model than SAM: resolved as a whole below
                 found.append((i, NamedItem(text, defined_by=list(pids))))
                 used |= set(range(i, i + n))
-        return [item for _, item in sorted(found, key=lambda f: f[0])], used
+        return [item for _, item in sorted(found, key=lambda f: f[0])], used - set(taken or ())
 
     def _written_as_name(self, words: list[str], text: str, display: str) -> bool:
         """Whether a span the name index knows is used as that name: written the way the paper
@@ -335,12 +341,14 @@ class Analyzer:
             alt = self.lexical.terms(american)
             if alt and self.lexical.doc_freq(alt[0][1]) > 0:
                 return alt[0][1]
-        # A misspelt word keeps its beginning: "speculatve" -> "specul..."
-        prefix = stem[: max(6, len(stem) - 2)]
-        if len(stem) >= 7:
-            i = bisect.bisect_left(self._vocabulary, prefix)
-            if i < len(self._vocabulary) and self._vocabulary[i].startswith(prefix):
-                return self._vocabulary[i]
+        # A misspelt or differently derived word keeps its beginning: "quantizaton" and
+        # "speculatve" share all but their last letters with a stem the corpus holds.
+        if len(stem) >= 6:
+            i = bisect.bisect_left(self._vocabulary, stem)
+            for known in self._vocabulary[max(0, i - 1): i + 1]:
+                common = len(os.path.commonprefix([stem, known]))
+                if common >= max(6, min(len(stem), len(known)) - 2):
+                    return known
         return None
 
     @staticmethod

@@ -408,6 +408,31 @@ def eval_calibrate(
                                "coef": dict(zip(model["features"], model["coef"], strict=True))})
 
 
+@eval_app.command("suites")
+@user_errors
+def eval_suites(
+    as_json: Annotated[bool, typer.Option("--json", help="Print rates and failures as JSON.")
+                       ] = False,
+) -> None:
+    """Run the generated answerability suites (named papers, pairs, absent names)."""
+    from eval import suites
+    from rag.engine import Engine
+
+    engine = Engine(load_settings())
+    analyzer = engine.analyzer()
+    outcomes = suites.run(engine, suites.build(analyzer.papers, analyzer.names))
+    rates = suites.pass_rates(outcomes)
+    failed = [{"suite": o.case.suite, "question": o.case.question, "why": o.why,
+               "coverage": o.coverage, "missing": o.missing} for o in outcomes if not o.passed]
+    if as_json:
+        emit_json({"pass_rates": rates, "failures": failed})
+        return
+    for suite, rate in rates.items():
+        typer.echo(f"{suite:7} {rate['cases']:5} cases  passed {rate['passed']:.3f}")
+    for f in failed:
+        typer.echo(f"  FAIL {f['suite']}: {f['question']!r}: {f['why']}")
+
+
 @app.command()
 @user_errors
 def bench(
