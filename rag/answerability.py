@@ -229,14 +229,20 @@ def _mentions_none(terms: list[str]) -> str:
 
 def _topic_reason(analysis: QuestionAnalysis, evidence: Evidence,
                   catalog: dict[str, StoredPaper]) -> str:
-    if analysis.unknown_terms:
-        return _mentions_none(analysis.unknown_terms[:3])
-    if not analysis.salient:
-        return "The question has no words the papers in the corpus use."
-    # Every term is somewhere in the corpus, but the closest papers miss the rarest ones.
+    """Why the corpus does not cover the question: the terms no paper holds, and the question's
+    rarest terms that the closest papers do not hold either."""
     top = evidence.papers[:3]
     texts = [f"{p.title} {p.abstract}".casefold() for p in top]
-    absent = [t for t, _ in analysis.salient if not any(t in text for text in texts)][:3]
+    unknown = set(analysis.unknown_terms)
+    absent = [t for t, _ in analysis.salient
+              if t not in unknown and not any(t in text for text in texts)][:3]
+    if analysis.unknown_terms:
+        reason = _mentions_none(analysis.unknown_terms[:3])
+        if absent:
+            reason = reason[:-1] + f", and the closest papers do not mention {_join(absent)}."
+        return reason
+    if not analysis.salient:
+        return "The question has no words the papers in the corpus use."
     if absent:
         return (f"No paper in the corpus is about this: the closest papers do not mention "
                 f"{_join(absent)}.")
