@@ -133,6 +133,7 @@ class NameIndex:
     defined: dict[str, list[str]] = field(default_factory=dict)
     display: dict[str, str] = field(default_factory=dict)  # key -> the name as a paper writes it
     max_words: int = 1  # longest name, in words
+    first_words: frozenset[str] = frozenset()  # keys of the first word of multi-word names
 
     @classmethod
     def build(
@@ -168,8 +169,10 @@ class NameIndex:
             mentioned = max(mentions(s) for s in spellings(display[key]))
             if len(others) <= max_definers and mentioned <= max_mentions:
                 defined[key] = sorted(others)
-        words = max((len(display[k].replace("-", " ").split()) for k in defined), default=1)
-        return cls(defined, {k: display[k] for k in defined}, words)
+        split = {k: display[k].replace("-", " ").split() for k in defined}
+        words = max((len(w) for w in split.values()), default=1)
+        firsts = frozenset(name_key(w[0]) for w in split.values() if len(w) > 1)
+        return cls(defined, {k: display[k] for k in defined}, words, firsts)
 
     def lookup(self, text: str) -> list[str]:
         """Ids of the papers that define ``text`` as a name (empty when none does)."""

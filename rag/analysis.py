@@ -183,9 +183,11 @@ class Analyzer:
         words = [_strip_possessive(m.group(0)) for m in tokens]
         named, used = self._known_names(words)
         # "FlashAttention-style": the name is the part before the suffix.
-        words = [_strip_compound(w) for w in words]
-        more, also = self._known_names(words, used)
-        named, used = sorted(named + more, key=lambda n: question.find(n.text)), used | also
+        stripped = [_strip_compound(w) for w in words]
+        if stripped != words:
+            words = stripped
+            more, also = self._known_names(words, used)
+            named, used = sorted(named + more, key=lambda n: question.find(n.text)), used | also
         for span in self._name_candidates(question, tokens, words, used):
             if name_key(span.text) in {name_key(n.text) for n in named}:
                 continue
@@ -205,9 +207,13 @@ class Analyzer:
         """Spans the name index knows, longest first; returns them and the tokens they use."""
         found: list[tuple[int, NamedItem]] = []
         used: set[int] = set(taken or ())
+        firsts = self.names.first_words
+        keys = [name_key(w) for w in words]
         for n in range(min(self.names.max_words, len(words)), 0, -1):
             for i in range(len(words) - n + 1):
-                if used & set(range(i, i + n)):
+                if n > 1 and keys[i] not in firsts:
+                    continue
+                if any(j in used for j in range(i, i + n)):
                     continue
                 text = " ".join(words[i:i + n])
                 pids = self.names.lookup(text)
@@ -298,6 +304,10 @@ class Analyzer:
         if not stems:
             return NamedItem(name)
         candidates = self.lexical.papers_with_all(stems)
+        if len(stems) == 1 and len(candidates) > MENTION_LIMIT:
+            # A one-word name held by this many papers is vocabulary ("LLM"): its stem is
+            # evidence enough, no need to read the papers.
+            return NamedItem(name, mentioned_by=candidates[:MENTION_LIMIT])
         phrase = re.compile(
             r"(?<![A-Za-z0-9])" + r"[\s\-_.]*".join(re.escape(p) for p in re.findall(
                 r"[A-Za-z0-9]+", name)) + r"(?![A-Za-z0-9])", re.IGNORECASE)
