@@ -41,8 +41,13 @@ def extract_urls(text: str) -> list[str]:
     return list(seen)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")  # terminal escape sequences
+
+
 def clean_text(text: str) -> str:
-    """One line of text: whitespace runs collapsed, control characters dropped."""
+    """One line of text: whitespace runs collapsed, terminal escapes and control characters
+    dropped."""
+    text = _ANSI.sub(" ", text)
     text = "".join(ch if ch.isprintable() or ch in "\t\n" else " " for ch in text)
     return " ".join(text.split())
 

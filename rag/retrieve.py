@@ -68,15 +68,6 @@ class Catalog:
             return self._analyzer
 
 
-def name_index(papers: dict[str, StoredPaper], lexical: LexicalIndex) -> NameIndex:
-    """The corpus's names, from the papers' stored names and BM25's term statistics."""
-
-    def mentions(name: str) -> int:
-        stems = [stem for _, stem in lexical.terms(name)]
-        return len(lexical.papers_with_all(stems)) if stems else 0
-
-    return NameIndex.build(((pid, p.names) for pid, p in papers.items()), mentions)
-
     def allowed(self, filters: Filters) -> list[str]:
         """Ids of the papers that pass ``filters`` (memoised per filter and revision)."""
         with self._lock:
@@ -85,6 +76,16 @@ def name_index(papers: dict[str, StoredPaper], lexical: LexicalIndex) -> NameInd
                     pid for pid, p in self.papers.items() if passes(p, filters)
                 )
             return self._allowed[filters]
+
+
+def name_index(papers: dict[str, StoredPaper], lexical: LexicalIndex) -> NameIndex:
+    """The corpus's names, from the papers' stored names and BM25's term statistics."""
+
+    def mentions(name: str) -> int:
+        stems = [stem for _, stem in lexical.terms(name)]
+        return len(lexical.papers_with_all(stems)) if stems else 0
+
+    return NameIndex.build(((pid, p.names) for pid, p in papers.items()), mentions)
 
 
 def passes(paper: StoredPaper, filters: Filters) -> bool:

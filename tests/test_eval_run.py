@@ -20,7 +20,7 @@ from ui.cli import app
 FIXTURES = Path(__file__).resolve().parent / "data"
 EVAL_SET = FIXTURES / "eval_tiny.jsonl"
 REPORT_FILES = {"report.md", "results.jsonl", "summary.json", "meta.json", "metrics.png",
-                "latency.png"}
+                "latency.png", "calibration.png"}
 
 
 @pytest.fixture(scope="module")

@@ -48,9 +48,11 @@ def test_ask_json_is_one_object_in_the_documented_shape(corpus_env: Path) -> Non
 
 
 def test_ask_refuses_an_off_topic_question_with_closest_matches(corpus_env: Path) -> None:
-    code, out, _ = run("ask", "--json", "How does protein folding work?")
+    code, out, _ = run("ask", "--json", "How do vaccines train the immune system?")
     data = json.loads(out)
     assert code == 0 and data["refused"] and data["citations"] == [] and data["closest"]
+    assert data["coverage"] == "declined" and data["missing"] == ["vaccines"]
+    assert data["answer"].startswith("No paper in the corpus mentions 'vaccines'")
 
 
 def test_ask_batch_answers_plain_and_jsonl_lines_one_object_each(

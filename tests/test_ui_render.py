@@ -102,7 +102,7 @@ def test_a_refused_answer_shows_the_closest_papers() -> None:
                      refused=True, closest=closest)
 
     panel = render.sources_panel([refused], {})
-    assert "closest matches" in panel and "Chocolate-Free Transformers" in panel
+    assert "Closest matches" in panel and "Chocolate-Free Transformers" in panel
     assert '<mark class="passage">We remove chocolate.</mark>' in panel
     assert "closest papers" in render.chat_message(refused, 1)
     api = render.api_markdown(refused)
