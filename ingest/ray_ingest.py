@@ -54,9 +54,12 @@ def run_ray_ingest(
     rebuild: bool = False,
     prune: bool = False,
     progress: ProgressFactory | None = None,
+    timings: dict[str, float] | None = None,
 ) -> IngestSummary:
-    """``run_ingest`` on Ray: the same summary, the same store."""
+    """``run_ingest`` on Ray: the same summary, the same store. ``timings``, when given, gets
+    the seconds of each stage (for the benchmark)."""
     started = time.perf_counter()
+    stages = timings if timings is not None else {}
     planned = plan(paths, fmt, settings.ray.read_block_mb << 20)
     if rebuild:
         PaperStore.drop(settings)
@@ -67,8 +70,13 @@ def run_ray_ingest(
     problems: list[tuple[int, str]] = [(-1, str(p)) for p in planned.problems]
     pages = math.ceil(store.count() / GET_PAGE)
     writer = _Writer(store, progress(0) if progress else Progress(), settings.ray.write_papers)
+    stages["plan_s"] = time.perf_counter() - started
     with ray_session(settings):
+        stages["ray_init_s"] = time.perf_counter() - started - stages["plan_s"]
+        mark = time.perf_counter()
         built = build_datasets(settings, planned.parts, pages, prune)
+        stages["read_and_decide_s"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         streams = [d for d in built or () if d is not None]
         try:
             for dataset in streams:
@@ -76,6 +84,7 @@ def run_ray_ingest(
                     for row in _rows(batch):
                         _take(row, summary, problems, writer)
             summary.chunks_written = writer.finish()
+            stages["embed_and_write_s"] = time.perf_counter() - mark
         except BaseException:
             writer.abandon()
             raise

@@ -191,35 +191,66 @@ def test_ray_follows_the_local_rules_hash_skip_metadata_updates_prune_rebuild_ba
 
     pruned = run_ingest(settings, [src / "more.csv"], prune=True)
     assert (pruned.removed, pruned.unchanged, len(settings.store().papers())) == (5, 1, 1)
-    rebuilt = run_ingest(settings, [src / "more.jsonl"], rebuild=True)
+    rebuilt = run_ingest(settings, [src / "daily.txt", src / "more.jsonl"], rebuild=True)
     assert (rebuilt.added, len(settings.store().papers())) == (3, 3)
     assert len(settings.store().lexical().paper_ids) == 3
+
+
+def embedding_actors() -> list[int]:
+    """PIDs of this process's Ray embedding actors (Ray titles them `ray::MapWorker(...Embed)`),
+    found among its own descendants only: never another session's Ray."""
+    parents: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    ours, found = {os.getpid()}, True
+    while found:
+        found = False
+        for pid, parent in parents.items():
+            if parent in ours and pid not in ours:
+                ours.add(pid)
+                found = True
+    out = []
+    for pid in ours:
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "MapWorker" in title and "Embed" in title:
+            out.append(pid)
+    return out
 
 
 @pytest.mark.slow
 def test_a_killed_embedding_actor_is_restarted_and_the_store_ends_complete(
     ray_cluster: None, tmp_path: Path
 ) -> None:
-    from ray.util.state import list_actors
-
     settings = on_ray(Settings(home=tmp_path / "ray"), batch_size=8)
     killed: list[int] = []
+    done = threading.Event()
 
     def kill_one_embedder() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed:
-            alive = [a for a in list_actors(filters=[("state", "=", "ALIVE")])
-                     if "_Embed" in a.class_name or "MapWorker" in a.class_name]
-            if alive and time.monotonic() > started + 8:  # embedding is under way
-                os.kill(alive[0].pid, signal.SIGKILL)
-                killed.append(alive[0].pid)
-            time.sleep(0.5)
+        found_at = None
+        while not done.is_set() and not killed:
+            actors = embedding_actors()
+            if actors and found_at is None:
+                found_at = time.monotonic()
+            if actors and found_at is not None and time.monotonic() > found_at + 6:
+                os.kill(actors[0], signal.SIGKILL)  # after its model load, mid-embedding
+                killed.append(actors[0])
+            time.sleep(0.3)
 
-    started = time.monotonic()
     killer = threading.Thread(target=kill_one_embedder)
     killer.start()
-    summary = run_ingest(settings, [ONE_FILE])
-    killer.join()
+    try:
+        summary = run_ingest(settings, [ONE_FILE])
+    finally:
+        done.set()
+        killer.join()
     assert killed, "no embedding actor was found to kill"
     local = Settings(home=tmp_path / "local")
     expected = run_ingest(local, [ONE_FILE])
