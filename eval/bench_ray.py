@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,7 +128,8 @@ def bench_chroma_writes(work: Path, vectors: np.ndarray, total: int) -> list[dic
             )
             text = "x" * 700  # a chunk's text: about 700 characters
 
-            def send(worker: int, collection: Any = collection) -> None:
+            def send(worker: int, collection: Any = collection, writers: int = writers,
+                     text: str = text) -> None:
                 for start in range(worker * 1000, total, writers * 1000):
                     n = min(1000, total - start)
                     idx = np.arange(start, start + n) % len(vectors)

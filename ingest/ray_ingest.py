@@ -15,6 +15,7 @@ order of the files and lines they come from, as the local path merges them.
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import math
@@ -67,7 +68,9 @@ def run_ray_ingest(
     store.check_chunking()
     store.check_dimension(settings.embedder.dimension)  # also exports the ONNX graph once
     summary = IngestSummary(files=planned.files, store=store.where)
-    problems: list[tuple[int, str]] = [(-1, str(p)) for p in planned.problems]
+    problems = _Problems()
+    for problem in planned.problems:
+        problems.add(-1, str(problem))
     pages = math.ceil(store.count() / GET_PAGE)
     writer = _Writer(store, progress(0) if progress else Progress(), settings.ray.write_papers)
     stages["plan_s"] = time.perf_counter() - started
@@ -88,23 +91,20 @@ def run_ray_ingest(
         except BaseException:
             writer.abandon()
             raise
-    problems.sort()
-    summary.skipped = len(problems)
-    summary.problems = [text for _, text in problems[:KEEP_PROBLEMS]]
-    if len(problems) > KEEP_PROBLEMS:
-        summary.problems.append(f"... and {len(problems) - KEEP_PROBLEMS} more skipped records")
+    summary.skipped = problems.count
+    summary.problems = problems.messages()
     summary.chunks_in_store = store.count()
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
 
-def _take(row: dict[str, Any], summary: IngestSummary, problems: list[tuple[int, str]],
+def _take(row: dict[str, Any], summary: IngestSummary, problems: _Problems,
           writer: _Writer) -> None:
     """Count one decided row and hand what it needs written to the writer."""
     todo = str(row["todo"])
     summary.entries += int(row["entries"])
     if todo == "problem":
-        problems.append((int(row["order"]), str(row["problem"])))
+        problems.add(int(row["order"]), str(row["problem"]))
     elif todo == "stale":
         summary.removed += 1
         writer.delete(str(row["paper_id"]))
@@ -445,6 +445,27 @@ class _Writer:
             self.pending = None
             self.written += n
             self.bar.update(n)
+
+
+class _Problems:
+    """Skipped records: all counted, the first ``KEEP_PROBLEMS`` in file order kept, so a
+    corpus full of bad lines cannot fill the driver's memory."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._heap: list[tuple[int, str]] = []  # (-order, message): the latest on top
+
+    def add(self, order: int, message: str) -> None:
+        self.count += 1
+        heapq.heappush(self._heap, (-order, message))
+        if len(self._heap) > KEEP_PROBLEMS:
+            heapq.heappop(self._heap)
+
+    def messages(self) -> list[str]:
+        kept = [m for _, m in sorted(self._heap, key=lambda item: (-item[0], item[1]))]
+        if self.count > len(kept):
+            kept.append(f"... and {self.count - len(kept)} more skipped records")
+        return kept
 
 
 # -- rows -------------------------------------------------------------------------------------

@@ -19,14 +19,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from ingest.pipeline import run_ingest
 from ingest.records import Paper
 from ingest.settings import Settings
 from ingest.shards import plan, read_part
 from ingest.sources import collect
-from ui.cli import app
 
 from .chroma_server import ChromaServer, free_port
 from .conftest import DATA, FIXTURES, ROOT
@@ -92,7 +90,8 @@ def test_a_jsonl_file_cut_into_parts_reads_as_the_local_path_reads_it(tmp_path: 
     lines = (TINY / "more.jsonl").read_text().splitlines() * 40
     lines[7] = '{"title": "broken'  # not JSON
     lines[20] = '{"title": "No abstract here"}'
-    source.write_bytes("\n".join(lines).encode() + b"\n" + b'{"title": "caf\xe9", "abstract": "x"}\n')
+    latin1 = b'{"title": "caf\xe9", "abstract": "x"}\n'  # not UTF-8
+    source.write_bytes("\n".join(lines).encode() + b"\n" + latin1)
     parts = plan([source], block_bytes=500).parts
     assert len(parts) > 5
     assert [p.first_line for p in parts] == [1] + [
@@ -153,7 +152,9 @@ def test_ray_builds_the_same_store_as_the_local_path(
     ours, theirs = ray_home.store().lexical(), local.store().lexical()
     assert ours.paper_ids == theirs.paper_ids
     for query in ("KV cache quantization", "speculative decoding draft model", "robot policy"):
-        assert ours.search(query, 10) == pytest.approx(theirs.search(query, 10))
+        mine, expected = ours.search(query, 10), theirs.search(query, 10)
+        assert [pid for pid, _ in mine] == [pid for pid, _ in expected]
+        assert [score for _, score in mine] == pytest.approx([score for _, score in expected])
     # Same answers, citing the same papers.
     a, b = Engine(ray_home), Engine(local)
     for question in QUESTIONS:
@@ -341,7 +342,8 @@ def test_ingest_through_a_ray_start_cluster_into_a_chroma_server(
         )
         assert done.returncode == 0, done.stderr[-3000:]
         summary = json.loads(done.stdout)
-        assert summary["store"] == server.url and summary["added"] > 100
+        assert summary["store"] == server.url
+        assert summary["added"] == summary["papers"] == len(collect([ONE_FILE]).papers)
         served = Settings(home=tmp_path / "a", chroma_url=server.url)
         ours = snapshot(served)
         # The same chunks and vectors as the local store of the whole corpus holds for them
@@ -354,11 +356,14 @@ def test_ingest_through_a_ray_start_cluster_into_a_chroma_server(
 
 
 def test_an_unreachable_ray_cluster_is_one_clear_error(tmp_path: Path) -> None:
+    # A process of its own: this module's fixture may hold a Ray session, which would be used.
     port = free_port()
-    result = CliRunner().invoke(
-        app, ["ingest", str(TINY), "--engine", "ray", "--address", f"127.0.0.1:{port}", "-q"]
+    done = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ingest", str(TINY), "--engine", "ray", "--address",
+         f"127.0.0.1:{port}", "-q"],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PAPERCHAT_HOME": str(tmp_path / "home")},
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
-    assert result.exit_code == 1
-    assert f"Ray cluster at 127.0.0.1:{port}" in result.stderr
-    assert "Traceback" not in result.output
-
+    assert done.returncode == 1
+    assert f"Ray cluster at 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
