@@ -133,6 +133,8 @@ def ray_session(settings: Settings) -> Iterator[None]:
         yield
         return
     address = settings.ray.address or None
+    if address and address != "auto":
+        _check_reachable(address)
     try:
         ray.init(
             address=address,
@@ -148,6 +150,21 @@ def ray_session(settings: Settings) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on an address where nothing listens (``ray.init`` retries for minutes)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            return
+    except (OSError, ValueError) as exc:
+        raise PaperchatError(
+            f"Cannot reach the Ray cluster at {address}: {exc}. Start one with `ray start "
+            "--head`, or leave the address empty to start a local one for this ingest."
+        ) from exc
 
 
 def build_datasets(
