@@ -2,15 +2,15 @@
 
     parts of the sources ──read (tasks, in parallel, streamed)──┐
     what the store holds ──read in pages (tasks)────────────────┴─ union ─ groupby(paper id)
-        ─ merge duplicates, decide what to redo (``pipeline.redo``)
+        ─ merge duplicates, decide what to redo (``pipeline.redo``); kept in the object store
         ─ chunk + embed (a pool of actors, each loading the ONNX model once)
         ─ this process: writes in groups to the store (replace / update_metadata / delete), commit
 
 Every step reuses the local path's pieces (parsers, ``Paper`` ids and hashes, ``Chunker``,
 ``Embedder``, ``PaperStore``), so both engines build the same store. This process never holds the
 corpus: rows stream through it one block at a time and it keeps only counters, the papers of
-the write in flight, and the skipped records' messages. Duplicates of a paper are merged in the
-order of the files and lines they come from, as the local path merges them.
+the write in flight, and the first 10,000 skipped records' messages. Duplicates of a paper
+are merged in the order of the files and lines they come from, as the local path merges them.
 """
 
 from __future__ import annotations
