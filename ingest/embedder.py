@@ -22,7 +22,7 @@ BUNDLED_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm
 # One loaded model per (source, device) for the whole process: every Settings copy, engine and
 # test shares it instead of paying the load again.
 _MODELS: dict[tuple[str, str], SentenceTransformer] = {}
-_ONNX: dict[tuple[str, str, bool], OnnxEncoder | Exception] = {}
+_ONNX: dict[tuple[str, str, bool, int | None], OnnxEncoder | Exception] = {}
 _MODELS_LOCK = threading.RLock()  # re-entered: an ONNX export loads the torch model
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,10 @@ class Embedder:
         batch_size: int = 16,
         backend: Backend = "auto",
         cache_dir: Path | None = None,
+        threads: int | None = None,
     ) -> None:
         self.source, self.name = resolve_model(model)
+        self.threads = threads  # onnxruntime threads; None: one per core (a Ray actor sets 1)
         self.device = device
         self.batch_size = batch_size
         self.backend = backend
@@ -88,7 +90,7 @@ class Embedder:
         """The ONNX encoder when this embedder runs on it, else None (torch)."""
         if self.backend == "torch" or (self.backend == "auto" and self.device != "cpu"):
             return None
-        key = (self.source, str(self.cache_dir), self.backend == "onnx-int8")
+        key = (self.source, str(self.cache_dir), self.backend == "onnx-int8", self.threads)
         with _MODELS_LOCK:
             if key not in _ONNX:
                 _ONNX[key] = self._open_onnx()
@@ -173,7 +175,7 @@ class Embedder:
             log.info("exporting %s to ONNX at %s (once per model)", self.name, graph)
             try:
                 onnx_encoder.export(self.model, graph)
-                encoder = onnx_encoder.OnnxEncoder(graph, folder)
+                encoder = onnx_encoder.OnnxEncoder(graph, folder, threads=self.threads)
                 cosine = onnx_encoder.agreement(encoder, self.model)
                 if cosine >= onnx_encoder.MIN_COSINE and self.backend == "onnx-int8":
                     encoder = self._onnx_encoder(graph, folder)
@@ -198,7 +200,7 @@ class Embedder:
 
         if self.backend == "onnx-int8":
             graph = onnx_encoder.quantized(graph)
-        return onnx_encoder.OnnxEncoder(graph, folder)
+        return onnx_encoder.OnnxEncoder(graph, folder, threads=self.threads)
 
 
 def default_cache_dir() -> Path:

@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ingest.chunking import Chunk, Chunker
 from ingest.records import Paper
 from ingest.settings import Settings
 from ingest.sources import Format, collect
-from ingest.store import PaperStore
+from ingest.store import Held, PaperStore
 
 # Papers embedded and written per step: big enough for efficient batches, small enough that a
 # killed ingest loses little.
@@ -47,6 +48,30 @@ class IngestSummary:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def count(self, todo: Redo) -> None:
+        if todo == "add":
+            self.added += 1
+        elif todo == "unchanged":
+            self.unchanged += 1
+        else:
+            self.updated += 1
+
+
+Redo = Literal["add", "embed", "metadata", "unchanged"]
+
+
+def redo(paper: Paper, have: Held | None) -> Redo:
+    """What an ingest must do for ``paper`` given what the store holds of it: add it, embed it
+    again (its text changed, or a killed run left it incomplete), rewrite only its metadata, or
+    nothing. Both engines (local and Ray) decide with this."""
+    if have is None:
+        return "add"
+    if have.text_hash != paper.text_hash or not have.complete:
+        return "embed"
+    if have.meta_hash != paper.meta_hash:
+        return "metadata"
+    return "unchanged"
+
 
 ProgressFactory = Callable[[int], "Progress"]
 
@@ -68,6 +93,12 @@ def run_ingest(
     prune: bool = False,
     progress: ProgressFactory | None = None,
 ) -> IngestSummary:
+    if settings.ingest.engine == "ray":
+        from ingest.ray_ingest import run_ray_ingest
+
+        return run_ray_ingest(
+            settings, paths, fmt=fmt, rebuild=rebuild, prune=prune, progress=progress
+        )
     started = time.perf_counter()
     collected = collect(paths, fmt)
     summary = IngestSummary(
@@ -87,18 +118,12 @@ def run_ingest(
     to_embed: list[Paper] = []
     meta_only: list[Paper] = []
     for paper in collected.papers:
-        have = held.get(paper.paper_id)
-        if have is None:
+        todo = redo(paper, held.get(paper.paper_id))
+        summary.count(todo)
+        if todo in ("add", "embed"):
             to_embed.append(paper)
-            summary.added += 1
-        elif have.text_hash != paper.text_hash or not have.complete:
-            to_embed.append(paper)
-            summary.updated += 1
-        elif have.meta_hash != paper.meta_hash:
+        elif todo == "metadata":
             meta_only.append(paper)
-            summary.updated += 1
-        else:
-            summary.unchanged += 1
     stale = []
     if prune:
         wanted = {p.paper_id for p in collected.papers}

@@ -63,6 +63,41 @@ class IngestSettings(_Group):
         "(256 for all-MiniLM-L6-v2), so no chunk is ever truncated by the model.",
     )
     chunk_overlap: int = Field(0, ge=0, description="Word pieces shared by neighbouring chunks.")
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Who runs the ingest: 'local' (this process) or 'ray' (Ray Data on a Ray "
+        "cluster: parallel reads, an actor pool of embedders; see the ray settings). Both build "
+        "the same store.",
+    )
+
+
+class RaySettings(_Group):
+    address: str = Field(
+        "",
+        description="Ray cluster for engine 'ray': empty starts a local one for the ingest "
+        "(num_cpus below), 'auto' joins the cluster started on this machine by `ray start`, "
+        "'host:port' or 'ray://host:port' joins a remote one.",
+    )
+    num_cpus: int = Field(
+        2, ge=1, description="CPUs of the local cluster started when address is empty."
+    )
+    actors: int = Field(
+        2, ge=1, description="Embedding actors; each loads the ONNX model once."
+    )
+    cpus_per_actor: float = Field(
+        1.0, gt=0, description="CPUs each embedding actor reserves (and onnxruntime threads)."
+    )
+    batch_size: int = Field(
+        32, ge=1, description="Papers per embedding-actor call (texts are then encoded in "
+        "batches of ingest.batch_size)."
+    )
+    write_papers: int = Field(
+        256, ge=1, description="Papers per write to the store (one write in flight while the "
+        "next papers are embedded); a killed ingest loses at most this many."
+    )
+    read_block_mb: int = Field(
+        16, ge=1, description="JSON Lines files are read in parts of this many MB, in parallel."
+    )
 
 
 class RetrievalSettings(_Group):
@@ -186,6 +221,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @classmethod
     def settings_customise_sources(

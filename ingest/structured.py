@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ingest.records import Paper, Problem
@@ -28,7 +28,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 def parse_jsonl(text: str, path: str) -> Iterator[Paper | Problem]:
     # Only "\n" ends a record: str.splitlines() would also split inside strings at U+2028 etc.
-    for number, line in enumerate(text.split("\n"), start=1):
+    yield from parse_jsonl_lines(enumerate(text.split("\n"), start=1), path)
+
+
+def parse_jsonl_lines(
+    numbered: Iterable[tuple[int, str]], path: str
+) -> Iterator[Paper | Problem]:
+    """JSON Lines given as (line number, line) pairs: a part of a file, or a file streamed."""
+    for number, line in numbered:
         if not line.strip():
             continue
         try:
@@ -56,7 +63,12 @@ def parse_json(text: str, path: str) -> Iterator[Paper | Problem]:
 
 
 def parse_csv(text: str, path: str) -> Iterator[Paper | Problem]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    yield from parse_csv_lines(io.StringIO(text, newline=""), path)
+
+
+def parse_csv_lines(lines: Iterable[str], path: str) -> Iterator[Paper | Problem]:
+    """CSV given as lines that keep their line ends (an open file streams: never read whole)."""
+    reader = csv.DictReader(lines)
     if not reader.fieldnames:
         yield Problem(path, 1, "CSV with no header row")
         return

@@ -80,6 +80,13 @@ def ingest(
     model: Annotated[str | None, typer.Option(help="Embedding model (name or folder).")] = None,
     device: Annotated[str | None, typer.Option(help="Torch device for embedding.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per embedding batch.")] = None,
+    engine: Annotated[str | None, typer.Option(
+        help="local, or ray (Ray Data on a Ray cluster) [default: ingest.engine].")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster: auto, host:port or ray://host:port; none starts a local one "
+        "[default: ray.address].")] = None,
+    actors: Annotated[int | None, typer.Option(
+        min=1, help="Embedding actors on Ray [default: ray.actors].")] = None,
 ) -> None:
     """Parse papers, chunk and embed them into the store. Re-running embeds only what changed."""
     from ingest.pipeline import run_ingest
@@ -87,9 +94,10 @@ def ingest(
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
-    overrides = {k: v for k, v in {"model": model, "device": device, "batch_size": batch_size}.items()
-                 if v is not None}
-    settings = load_settings(ingest=overrides)
+    overrides = {k: v for k, v in {"model": model, "device": device, "batch_size": batch_size,
+                                   "engine": engine}.items() if v is not None}
+    on_ray = {k: v for k, v in {"address": address, "actors": actors}.items() if v is not None}
+    settings = load_settings(ingest=overrides, ray=on_ray)
     summary = run_ingest(settings, paths, fmt=fmt, rebuild=rebuild, prune=prune,  # type: ignore[arg-type]
                          progress=None if quiet else _tqdm_progress)
     for problem in summary.problems:
@@ -111,7 +119,9 @@ def ingest(
 def _tqdm_progress(total: int) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, mininterval=0.5)
+    # total 0: not known ahead (the Ray engine decides what to embed as the papers stream by)
+    return tqdm(total=total or None, unit="chunk", desc="embedding", file=sys.stderr,
+                mininterval=0.5)
 
 
 @app.command()

@@ -1,0 +1,421 @@
+"""Ray ingest benchmark: embedding throughput with 1 and 2 actors, scaling efficiency, the
+projection for the full arXiv snapshot, a `chroma run` server's write rate, and the driver's
+peak memory as the corpus grows. Writes benchmarks/ray.json, benchmarks/ray_scaling.png and
+the section between the ray-bench markers of BENCHMARKS.md.
+
+    python -m eval.bench_ray --records 400 --rss-sizes 2000,20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.synth_arxiv import Pool, write
+from ingest.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- ray-bench:start -->", "<!-- ray-bench:end -->"
+ARXIV = 2_700_000
+WORKERS = (8, 32, 128)
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# -- throughput -----------------------------------------------------------------------------------
+
+
+def bench_actors(work: Path, source: Path, actors: int) -> dict[str, Any]:
+    """One first ingest of ``source`` on a fresh local cluster with ``actors`` embedders."""
+    from ingest.ray_ingest import run_ray_ingest
+
+    home = work / f"actors-{actors}"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = Settings(home=home).with_overrides(
+        ingest={"engine": "ray"}, ray={"actors": actors, "num_cpus": 2}
+    )
+    timings: dict[str, float] = {}
+    before = load()
+    summary = run_ray_ingest(settings, [source], timings=timings)
+    embed_s = timings["embed_and_write_s"]
+    return {
+        "actors": actors,
+        "papers": summary.papers,
+        "chunks": summary.chunks_written,
+        "total_s": round(summary.seconds, 2),
+        **{k: round(v, 2) for k, v in timings.items()},
+        "chunks_per_s": round(summary.chunks_written / embed_s, 2),
+        "load_before": before,
+        "load_after": load(),
+    }
+
+
+def bench_local(work: Path, source: Path) -> dict[str, Any]:
+    """The local engine on the same file, for reference."""
+    from ingest.pipeline import run_ingest
+
+    home = work / "local"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = Settings(home=home)
+    settings.embedder.embed(["warm up"])
+    summary = run_ingest(settings, [source])
+    return {"chunks": summary.chunks_written, "total_s": round(summary.seconds, 2),
+            "chunks_per_s": round(summary.chunks_written / summary.seconds, 2)}
+
+
+# -- chroma server write rate ---------------------------------------------------------------------
+
+
+class _Server:
+    def __init__(self, path: Path) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        chroma = Path(sys.executable).parent / "chroma"
+        self.proc = subprocess.Popen(
+            [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port",
+             str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("chroma run did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def bench_chroma_writes(work: Path, vectors: np.ndarray, total: int) -> list[dict[str, Any]]:
+    """Chunks per second that a `chroma run` server takes (HNSW insert + metadata), with one
+    and with two writers, each sending batches of 1000 chunks with paperchat-sized metadata."""
+    from ingest.store import connect
+
+    rows = []
+    for writers in (1, 2):
+        folder = work / f"chroma-{writers}"
+        shutil.rmtree(folder, ignore_errors=True)
+        server = _Server(folder)
+        try:
+            settings = Settings(home=work / "client", chroma_url=server.url)
+            collection = connect(settings).create_collection(
+                "bench", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+            text = "x" * 700  # a chunk's text: about 700 characters
+
+            def send(worker: int, collection: Any = collection, writers: int = writers,
+                     text: str = text) -> None:
+                for start in range(worker * 1000, total, writers * 1000):
+                    n = min(1000, total - start)
+                    idx = np.arange(start, start + n) % len(vectors)
+                    collection.add(
+                        ids=[f"p{worker}-{start + i}#0" for i in range(n)],
+                        documents=[text] * n,
+                        metadatas=[{"paper_id": f"p{start + i}", "chunk": 0, "n_chunks": 1,
+                                    "title": "t" * 80, "text_hash": "h" * 16,
+                                    "meta_hash": "m" * 16} for i in range(n)],
+                        embeddings=vectors[idx],
+                    )
+
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=send, args=(w,)) for w in range(writers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            seconds = time.perf_counter() - t0
+            rows.append({"writers": writers, "chunks": total, "seconds": round(seconds, 2),
+                         "chunks_per_s": round(total / seconds, 1), "load": load()})
+        finally:
+            server.stop()
+    return rows
+
+
+# -- driver memory --------------------------------------------------------------------------------
+
+_DRIVER = """
+import json, resource, sys, threading, time
+from ingest.settings import Settings
+from ingest.ray_ingest import run_ray_ingest
+
+peak = {"RssAnon": 0, "RssShmem": 0, "VmRSS": 0}
+done = threading.Event()
+
+def sample():
+    while not done.is_set():
+        for line in open("/proc/self/status"):
+            name, _, value = line.partition(":")
+            if name in peak:
+                peak[name] = max(peak[name], int(value.split()[0]))
+        time.sleep(0.05)
+
+threading.Thread(target=sample, daemon=True).start()
+settings = Settings(home=sys.argv[1]).with_overrides(ingest={"engine": "ray"})
+summary = run_ray_ingest(settings, [sys.argv[2]])
+done.set()
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_private_mb": peak["RssAnon"] / 1024,
+                  "peak_shared_mb": peak["RssShmem"] / 1024,
+                  **{k: summary.as_dict()[k] for k in ("papers", "added", "unchanged",
+                                                       "chunks_written", "seconds")}}))
+"""
+
+
+def driver_peak(home: Path, source: Path) -> dict[str, Any]:
+    """Peak memory of the driver process alone (not Ray's workers), printed by the process
+    itself at the end of a `--engine ray` ingest: its ru_maxrss, and the peaks of its private
+    (RssAnon) and shared (RssShmem: pages of Ray's object store it has read) resident memory,
+    sampled every 50 ms."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _DRIVER, str(home), str(source)], env=env,
+                          capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def prefill(home: Path, source: Path) -> None:
+    """A store that already holds every paper of ``source`` (chunk texts, metadata and hashes
+    as an ingest writes them; vectors of the right shape, not embedded), so that a Ray ingest
+    of ``source`` finds them all unchanged and exercises reading, the shuffle and the diff at
+    full size without hours of embedding."""
+    from ingest.chunking import Chunker
+    from ingest.sources import collect
+
+    shutil.rmtree(home, ignore_errors=True)
+    settings = Settings(home=home)
+    store = settings.store(create=True)
+    embedder = settings.embedder
+    chunker = Chunker(embedder, embedder.max_tokens, settings.ingest.chunk_overlap)
+    papers = collect([source]).papers
+    rng = np.random.default_rng(0)
+    store.begin_write()
+    for start in range(0, len(papers), 2000):
+        group = papers[start : start + 2000]
+        chunks = [c for p in group for c in chunker.chunk(p)]
+        vectors = rng.standard_normal((len(chunks), embedder.dimension)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store.replace(group, chunks, vectors)
+    store.commit()
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def project(per_worker: float, efficiency: float, chunks_per_paper: float,
+            write_rate: float) -> list[dict[str, Any]]:
+    chunks = ARXIV * chunks_per_paper
+    rows = []
+    for workers in WORKERS:
+        embed_s = chunks / (per_worker * workers * efficiency)
+        rows.append({"workers": workers, "embed_hours": round(embed_s / 3600, 2),
+                     "one_chroma_server_hours": round(chunks / write_rate / 3600, 2),
+                     "hours": round(max(embed_s, chunks / write_rate) / 3600, 2)})
+    return rows
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    runs = results["actors"]
+    left.bar([str(r["actors"]) for r in runs], [r["chunks_per_s"] for r in runs],
+             color="#4c72b0")
+    left.axhline(results["local"]["chunks_per_s"], color="gray", linestyle="--",
+                 label="local engine (whole ingest)")
+    left.set_xlabel("embedding actors (1 CPU each)")
+    left.set_ylabel("chunks / s (embed + write stage)")
+    left.set_title("measured on this 2-core machine", fontsize=10)
+    left.legend(fontsize=8)
+    proj = results["projection"]
+    right.plot([p["workers"] for p in proj], [p["embed_hours"] for p in proj], "o-",
+               label="embedding (projected)")
+    right.plot([p["workers"] for p in proj], [p["one_chroma_server_hours"] for p in proj],
+               "s--", label="one Chroma server's write rate")
+    right.set_xscale("log", base=2)
+    right.set_yscale("log")
+    right.set_xlabel("embedding workers")
+    right.set_ylabel("hours for 2.7M abstracts")
+    right.set_title("projection for the arXiv snapshot", fontsize=10)
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    one, two = r["actors"][0], r["actors"][1]
+    lines = [
+        f"Run {r['date']} on {r['machine']}, git {r['git']}; load average before / after "
+        f"each run in the tables (other sessions were using the cores when it is above 0).",
+        "",
+        f"Throughput: a first ingest of {one['papers']} generated arXiv records "
+        f"({one['chunks']} chunks) on a local Ray cluster (`num_cpus=2`). Chunks per second "
+        "is over the embed + write stage (actors chunk and embed, the driver writes to "
+        "embedded Chroma and builds BM25).",
+        "",
+        "| engine | chunks/s | embed + write stage | read + shuffle + decide | Ray start "
+        "| whole ingest | load before / after |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for a in r["actors"]:
+        lines.append(
+            f"| Ray, {a['actors']} actor{'s' if a['actors'] > 1 else ''} | {a['chunks_per_s']} "
+            f"| {a['embed_and_write_s']} s | {a['read_and_decide_s']} s | {a['ray_init_s']} s "
+            f"| {a['total_s']} s | {a['load_before']} / {a['load_after']} |"
+        )
+    lines += [
+        f"| local engine | {r['local']['chunks_per_s']} | | | | {r['local']['total_s']} s | |",
+        "",
+        f"Scaling efficiency, 2 actors against 1: {r['efficiency']} "
+        f"({two['chunks_per_s']} / (2 x {one['chunks_per_s']})).",
+        "",
+        "Chroma server (`chroma run`, local disk) write rate, batches of 1000 chunks with "
+        "paperchat-sized metadata and 384-d vectors:",
+        "",
+        "| writers | chunks | seconds | chunks/s | load |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for w in r["chroma"]:
+        lines.append(f"| {w['writers']} | {w['chunks']:,} | {w['seconds']} | "
+                     f"{w['chunks_per_s']} | {w['load']} |")
+    p = r["projection_assumptions"]
+    lines += [
+        "",
+        f"Projection for the arXiv snapshot ({ARXIV:,} abstracts x {p['chunks_per_paper']} "
+        f"chunks per abstract, as in the generated records = {p['chunks']:,} chunks): "
+        f"{p['per_worker']} chunks/s per worker (the 1-actor rate measured here, one CPU "
+        f"core each), times the measured efficiency {r['efficiency']} at every size; "
+        "embedding and writing overlap, so the slower of the two sets the time.",
+        "",
+        "| workers | embedding | one Chroma server's writes | ingest (the slower) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in r["projection"]:
+        lines.append(f"| {row['workers']} | {row['embed_hours']} h | "
+                     f"{row['one_chroma_server_hours']} h | {row['hours']} h |")
+    lines += ["", "Driver peak memory (the driver process alone; Ray's workers not included). "
+              "Private: its own heap (RssAnon); shared: pages of Ray's object store it has "
+              "mapped while reading results (RssShmem, bounded by the object store's size):",
+              "", "| records | papers held already | embedded | peak RSS | private | shared "
+              "| seconds |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for m in r["driver_memory"]:
+        lines.append(f"| {m['records']:,} | {m['unchanged']:,} | {m['chunks_written']:,} "
+                     f"chunks | {m['peak_rss_mb']:.0f} MB | {m.get('peak_private_mb', 0):.0f} MB "
+                     f"| {m.get('peak_shared_mb', 0):.0f} MB | {m['seconds']:.1f} |")
+    lines += ["", "![Ray ingest scaling](benchmarks/ray_scaling.png)"]
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, Any], out: Path, doc: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ray.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, out / "ray_scaling.png")
+    text = doc.read_text()
+    if START not in text:
+        text += f"\n## Ingest on Ray\n\n{START}\n{END}\n"
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    doc.write_text(f"{head}{START}\n{markdown(results)}\n{END}{tail}")
+
+
+def memory(rss_sizes: list[int], records: int, work: Path, pool: Pool) -> list[dict[str, Any]]:
+    rows = []
+    for n in rss_sizes:
+        big = work / f"arxiv-{n}.jsonl"
+        if not big.exists():
+            write(n, big, pool)
+        home = work / f"rss-{n}"
+        if n > records:
+            if not (home / "chroma").exists():
+                prefill(home, big)  # held already: no embedding, the rest at full size
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+        rows.append({"records": n, **driver_peak(home, big)})
+        print(f"rss {n}: {rows[-1]}", file=sys.stderr)
+    return rows
+
+
+def run(records: int, rss_sizes: list[int], chroma_chunks: int, out: Path, work: Path) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    pool = Pool()
+    source = write(records, work / f"arxiv-{records}.jsonl", pool)
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True).stdout.strip(),
+    }
+    print("actors…", file=sys.stderr)
+    results["actors"] = [bench_actors(work, source, n) for n in (1, 2)]
+    one, two = results["actors"]
+    results["efficiency"] = round(two["chunks_per_s"] / (2 * one["chunks_per_s"]), 3)
+    print("local…", file=sys.stderr)
+    results["local"] = bench_local(work, source)
+    print("chroma…", file=sys.stderr)
+    stored = Settings(home=work / "actors-1").store().collection.get(include=["embeddings"])
+    results["chroma"] = bench_chroma_writes(work, np.asarray(stored["embeddings"]),
+                                            chroma_chunks)
+    per_paper = one["chunks"] / one["papers"]
+    best_write = max(w["chunks_per_s"] for w in results["chroma"])
+    results["projection_assumptions"] = {
+        "per_worker": one["chunks_per_s"], "chunks_per_paper": round(per_paper, 3),
+        "chunks": round(ARXIV * per_paper), "write_rate": best_write}
+    results["projection"] = project(one["chunks_per_s"], results["efficiency"], per_paper,
+                                    best_write)
+    print("driver memory…", file=sys.stderr)
+    results["driver_memory"] = memory(rss_sizes, records, work, pool)
+    write_report(results, out, ROOT / "BENCHMARKS.md")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Ray ingest benchmark")
+    parser.add_argument("--records", type=int, default=400)
+    parser.add_argument("--rss-sizes", default="1000,20000,100000")
+    parser.add_argument("--chroma-chunks", type=int, default=20000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
+    parser.add_argument("--only-memory", action="store_true",
+                        help="measure the driver's memory again, keep the rest of ray.json")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ray-bench")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.rss_sizes.split(",") if s.strip()]
+    if args.only_memory:  # measure the driver again, keep the rest of the last run
+        results = json.loads((args.out / "ray.json").read_text())
+        results["driver_memory"] = memory(sizes, args.records, args.work, Pool())
+        write_report(results, args.out, ROOT / "BENCHMARKS.md")
+    else:
+        results = run(args.records, sizes, args.chroma_chunks, args.out, args.work)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

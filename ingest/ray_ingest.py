@@ -1,0 +1,535 @@
+"""Ingest on a Ray cluster with Ray Data: the local path's rules, run as a streaming dataset.
+
+    parts of the sources ──read (tasks, in parallel, streamed)──┐
+    what the store holds ──read in pages (tasks)────────────────┴─ union ─ groupby(paper id)
+        ─ merge duplicates, decide what to redo (``pipeline.redo``); kept in the object store
+        ─ chunk + embed (a pool of actors, each loading the ONNX model once)
+        ─ this process: writes in groups to the store (replace / update_metadata / delete), commit
+
+Every step reuses the local path's pieces (parsers, ``Paper`` ids and hashes, ``Chunker``,
+``Embedder``, ``PaperStore``), so both engines build the same store. This process never holds the
+corpus: rows stream through it one block at a time and it keeps only counters, the papers of
+the write in flight, and the first 10,000 skipped records' messages. Duplicates of a paper
+are merged in the order of the files and lines they come from, as the local path merges them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ingest.errors import PaperchatError
+from ingest.pipeline import IngestSummary, Progress, ProgressFactory, redo
+from ingest.records import Paper, Problem
+from ingest.settings import Settings
+from ingest.shards import Part, plan, read_part
+from ingest.sources import Format
+from ingest.store import GET_PAGE, Held, PaperStore
+
+if TYPE_CHECKING:
+    import ray.data
+
+    from ingest.chunking import Chunk
+
+ROWS_PER_BLOCK = 2048  # rows a read task emits at a time: its memory, whatever the part's size
+_FILE = 1 << 40  # order key: file number * _FILE + line (or record number) within the file
+KEEP_PROBLEMS = 10_000  # messages of skipped records kept for the summary; all are counted
+
+
+def run_ray_ingest(
+    settings: Settings,
+    paths: Sequence[str | Path],
+    *,
+    fmt: Format = "auto",
+    rebuild: bool = False,
+    prune: bool = False,
+    progress: ProgressFactory | None = None,
+    timings: dict[str, float] | None = None,
+) -> IngestSummary:
+    """``run_ingest`` on Ray: the same summary, the same store. ``timings``, when given, gets
+    the seconds of each stage (for the benchmark)."""
+    started = time.perf_counter()
+    stages = timings if timings is not None else {}
+    planned = plan(paths, fmt, settings.ray.read_block_mb << 20)
+    if rebuild:
+        PaperStore.drop(settings)
+    store = settings.store(create=True)
+    store.check_chunking()
+    store.check_dimension(settings.embedder.dimension)  # also exports the ONNX graph once
+    summary = IngestSummary(files=planned.files, store=store.where)
+    problems = _Problems()
+    for problem in planned.problems:
+        problems.add(-1, str(problem))
+    pages = math.ceil(store.count() / GET_PAGE)
+    writer = _Writer(store, progress(0) if progress else Progress(), settings.ray.write_papers)
+    stages["plan_s"] = time.perf_counter() - started
+    with ray_session(settings):
+        stages["ray_init_s"] = time.perf_counter() - started - stages["plan_s"]
+        mark = time.perf_counter()
+        built = build_datasets(settings, planned.parts, pages, prune)
+        stages["read_and_decide_s"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        streams = [d for d in built or () if d is not None]
+        try:
+            for dataset in streams:
+                for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                    for row in _rows(batch):
+                        _take(row, summary, problems, writer)
+            summary.chunks_written = writer.finish()
+            stages["embed_and_write_s"] = time.perf_counter() - mark
+        except BaseException:
+            writer.abandon()
+            raise
+    summary.skipped = problems.count
+    summary.problems = problems.messages()
+    summary.chunks_in_store = store.count()
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _take(row: dict[str, Any], summary: IngestSummary, problems: _Problems,
+          writer: _Writer) -> None:
+    """Count one decided row and hand what it needs written to the writer."""
+    todo = str(row["todo"])
+    summary.entries += int(row["entries"])
+    if todo == "problem":
+        problems.add(int(row["order"]), str(row["problem"]))
+    elif todo == "stale":
+        summary.removed += 1
+        writer.delete(str(row["paper_id"]))
+    elif todo != "none":
+        summary.papers += 1
+        summary.count(todo)  # type: ignore[arg-type]
+        if todo in ("add", "embed"):
+            texts = json.loads(str(row["texts"]))
+            vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(texts), -1)
+            writer.replace(_paper(row["paper"]), texts, vectors)
+        elif todo == "metadata":
+            writer.update_metadata(_paper(row["paper"]), int(row["held_chunks"]))
+
+
+@contextmanager
+def ray_session(settings: Settings) -> Iterator[None]:
+    """Joins the cluster the settings name, or starts a local one for this ingest. A session the
+    caller already opened (``ray.init`` in a test, a notebook) is used as it is."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise PaperchatError(
+            "The Ray engine needs Ray: pip install 'paperchat[ray]'"
+        ) from exc
+    if ray.is_initialized():
+        yield
+        return
+    address = settings.ray.address or None
+    if address and address != "auto":
+        _check_reachable(address)
+    try:
+        ray.init(
+            address=address,
+            num_cpus=None if address else settings.ray.num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="WARNING",
+            configure_logging=True,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise PaperchatError(f"Cannot reach the Ray cluster at {address}: {exc}") from exc
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on an address where nothing listens (``ray.init`` retries for minutes)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            return
+    except (OSError, ValueError) as exc:
+        raise PaperchatError(
+            f"Cannot reach the Ray cluster at {address}: {exc}. Start one with `ray start "
+            "--head`, or leave the address empty to start a local one for this ingest."
+        ) from exc
+
+
+def build_datasets(
+    settings: Settings, parts: Sequence[Part], held_pages: int, prune: bool
+) -> tuple[ray.data.Dataset, ray.data.Dataset | None] | None:
+    """The whole ingest up to the writes: (decided papers with nothing to embed, skipped
+    records; papers chunked and embedded by the actor pool, or None when there are none).
+
+    The decisions are computed and kept in Ray's object store (spilled to disk when large)
+    before this returns: the groupby waits for all its input anyway, and the actor pool then
+    never holds the CPUs that the reads and the shuffle need, on a cluster of any size."""
+    import ray.data
+    from ray.data.context import ShuffleStrategy
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the CLI shows its own bar: chunks in the store
+    context.print_on_execution_start = False
+    # Sort-based shuffle runs as plain tasks on reused workers; the hash shuffle's aggregator
+    # actors each cost a process start (seconds on a small machine) for no gain at this size.
+    context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    portable = _portable(settings)
+    size = sum(p.end - p.start for p in parts)
+    partitions = max(2, min(200, size // (32 << 20) + held_pages // 4))
+    sources = ray.data.from_items(
+        [asdict(p) for p in parts], override_num_blocks=max(1, len(parts))
+    ).map_batches(_read_parts, batch_size=1) if parts else None
+    held = ray.data.range(held_pages, override_num_blocks=max(1, held_pages)).map_batches(
+        _held_rows, batch_size=1, fn_kwargs={"settings": portable}
+    ) if held_pages else None
+    if sources is None and held is None:
+        return None  # nothing to read, nothing held
+    rows = sources.union(held) if sources is not None and held is not None else sources or held
+    assert rows is not None
+    decided = rows.groupby("key", num_partitions=partitions).map_groups(
+        _decide, fn_kwargs={"prune": prune}, batch_format="numpy"
+    ).materialize()
+    rest = decided.map_batches(_select, fn_kwargs={"embed": False}, batch_format="numpy")
+    # Blocks of one actor call each, cut now: a repartition after the pool starts would wait
+    # for CPUs that the pool holds.
+    to_embed = decided.map_batches(
+        _select, fn_kwargs={"embed": True}, batch_format="numpy"
+    ).repartition(target_num_rows_per_block=settings.ray.batch_size).materialize()
+    if to_embed.count() == 0:
+        return rest, None
+    embedded = to_embed.map_batches(
+        _embedder_class(portable),
+        compute=ray.data.ActorPoolStrategy(size=settings.ray.actors),
+        batch_size=settings.ray.batch_size,
+        num_cpus=settings.ray.cpus_per_actor,
+        batch_format="numpy",
+    )
+    return rest, embedded
+
+
+def _select(batch: dict[str, np.ndarray], embed: bool) -> dict[str, np.ndarray]:
+    wanted = np.isin(batch["todo"], ["add", "embed"]) == embed
+    return {name: column[wanted] for name, column in batch.items()}
+
+
+# -- reading (tasks) --------------------------------------------------------------------------
+
+
+def _read_parts(batch: dict[str, np.ndarray]) -> Iterator[dict[str, list[Any]]]:
+    """Rows of the parts in ``batch``, a few thousand at a time (a generator: Ray streams them)."""
+    rows = _Rows()
+    for i in range(len(batch["path"])):
+        part = Part(**{name: _plain(batch[name][i]) for name in batch})
+        base = part.file_no * _FILE
+        for seq, item in read_part(part):
+            if isinstance(item, Problem):
+                counted = item.reason.startswith("title has no letters")  # an entry, like local
+                rows.add(**_problem_row(base + seq, str(item), int(counted)))
+            else:
+                data = json.dumps(asdict(item), ensure_ascii=False)
+                rows.add(key=item.paper_id, kind="record", order=base + seq, data=data, n=1)
+            if len(rows) >= ROWS_PER_BLOCK:
+                yield rows.take()
+    if len(rows):
+        yield rows.take()
+
+
+def _held_rows(batch: dict[str, np.ndarray], settings: Settings) -> Iterator[dict[str, list[Any]]]:
+    """What the store holds, one page (``GET_PAGE`` chunks) per task: chunk counts per paper
+    and the hashes of chunk 0, as rows to meet the sources' rows in the groupby.
+
+    All of these reads are done before the first write: the groupby waits for every input."""
+    store = PaperStore.open(settings)
+    for page in batch["id"]:
+        offset = int(page) * GET_PAGE
+        rows = _Rows()
+        ids = store._call(store.collection.get, include=[], limit=GET_PAGE, offset=offset)["ids"]
+        counts: dict[str, int] = {}
+        for cid in ids:
+            pid = cid.rsplit("#", 1)[0]
+            counts[pid] = counts.get(pid, 0) + 1
+        for pid, n in counts.items():
+            rows.add(key=pid, kind="present", order=0, data="", n=n)
+        firsts = store._call(
+            store.collection.get,
+            where={"chunk": 0},
+            include=["metadatas"],
+            limit=GET_PAGE,
+            offset=offset,
+        )
+        for meta in firsts["metadatas"] or []:
+            data = json.dumps([meta["text_hash"], meta["meta_hash"], int(meta["n_chunks"])])
+            rows.add(key=str(meta["paper_id"]), kind="held", order=0, data=data, n=0)
+        if len(rows):
+            yield rows.take()
+
+
+# -- deciding (one call per paper id) -----------------------------------------------------------
+
+
+def _decide(group: dict[str, np.ndarray], prune: bool) -> dict[str, list[Any]]:
+    """Merge one paper's records in file order and decide what to redo, as ``run_ingest`` does."""
+    kinds = group["kind"]
+    out = _Rows()
+    if str(group["key"][0]).startswith("!"):
+        for i in range(len(kinds)):
+            out.add(**_decided(str(group["key"][i]), "problem", order=int(group["order"][i]),
+                               problem=str(group["data"][i]), entries=int(group["n"][i])))
+        return out.take()
+    records = sorted(
+        (int(group["order"][i]), str(group["data"][i]))
+        for i in range(len(kinds)) if kinds[i] == "record"
+    )
+    present = sum(int(group["n"][i]) for i in range(len(kinds)) if kinds[i] == "present")
+    hashes = [json.loads(str(group["data"][i])) for i in range(len(kinds)) if kinds[i] == "held"]
+    held = None
+    if hashes:
+        held = Held(hashes[0][0], hashes[0][1], hashes[0][2], present)
+    elif present:  # chunks whose chunk 0 is gone: incomplete, as in PaperStore.inventory
+        held = Held("", "", -1, present)
+    pid = str(group["key"][0])
+    if not records:
+        todo = "stale" if prune and held is not None else "none"
+        out.add(**_decided(pid, todo))
+        return out.take()
+    paper = _paper(records[0][1])
+    for _, data in records[1:]:
+        paper.merge(_paper(data))
+    todo = redo(paper, held)
+    out.add(**_decided(
+        pid, todo, order=records[0][0], entries=len(records),
+        paper=json.dumps(asdict(paper), ensure_ascii=False),
+        held_chunks=held.n_chunks if held is not None else 0,
+    ))
+    return out.take()
+
+
+def _decided(pid: str, todo: str, *, order: int = 0, entries: int = 0, paper: str = "",
+             held_chunks: int = 0, problem: str = "") -> dict[str, Any]:
+    return {"paper_id": pid, "todo": todo, "order": order, "entries": entries, "paper": paper,
+            "held_chunks": held_chunks, "problem": problem}
+
+
+# -- chunking and embedding (actors) ------------------------------------------------------------
+
+
+def _embedder_class(settings: Settings) -> type[_Embed]:
+    # The settings travel inside the class rather than as constructor arguments, which Ray
+    # would keep in the object store and warn about (an actor restart needs them).
+    return type("Embed", (_Embed,), {"settings": settings})
+
+
+class _Embed:
+    """One embedding actor: loads the model once, then chunks and embeds the papers to redo."""
+
+    settings: Settings
+
+    def __init__(self) -> None:
+        from ingest.chunking import Chunker
+        from ingest.embedder import Embedder
+
+        settings = self.settings
+        ingest = settings.ingest
+        self.embedder = Embedder(
+            ingest.model,
+            device=ingest.device,
+            batch_size=ingest.batch_size,
+            backend=ingest.backend,
+            cache_dir=ingest.cache_dir,
+            threads=max(1, round(settings.ray.cpus_per_actor)),
+        )
+        limit = ingest.chunk_tokens or self.embedder.max_tokens
+        self.chunker = Chunker(
+            self.embedder,
+            max_tokens=min(limit, self.embedder.max_tokens),
+            overlap=ingest.chunk_overlap,
+        )
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        todo = batch["todo"]
+        chunked: dict[int, list[Chunk]] = {
+            i: self.chunker.chunk(_paper(batch["paper"][i]))
+            for i in range(len(todo)) if todo[i] in ("add", "embed")
+        }
+        vectors = self.embedder.embed([c.embed_text for cs in chunked.values() for c in cs])
+        texts, blobs, at = [], [], 0
+        for i in range(len(todo)):
+            chunks = chunked.get(i, [])
+            texts.append(json.dumps([c.text for c in chunks], ensure_ascii=False))
+            blobs.append(np.ascontiguousarray(vectors[at : at + len(chunks)]).tobytes())
+            at += len(chunks)
+        return {**batch, "texts": np.array(texts, dtype=object),
+                "vectors": np.array(blobs, dtype=object)}
+
+
+# -- writing (this process) ---------------------------------------------------------------------
+
+
+class _Writer:
+    """Writes in groups of ``group`` papers on one thread, one write in flight at most,
+    so the store is written while the next rows are embedded, and a killed ingest leaves whole
+    papers (each paper's chunk 0 records how many chunks it has; a partial one is redone)."""
+
+    def __init__(self, store: PaperStore, bar: Progress, group: int) -> None:
+        self.store = store
+        self.group = group
+        self.bar = bar
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-write")
+        self.pending: Future[int] | None = None
+        self.written = 0
+        self.started = False
+        self.papers: list[Paper] = []
+        self.chunks: list[Chunk] = []
+        self.vectors: list[np.ndarray] = []
+        self.meta: list[tuple[Paper, int]] = []
+        self.stale: list[str] = []
+
+    def replace(self, paper: Paper, texts: list[str], vectors: np.ndarray) -> None:
+        from ingest.chunking import Chunk
+
+        self.papers.append(paper)
+        self.chunks += [Chunk(paper.paper_id, i, t, t) for i, t in enumerate(texts)]
+        self.vectors.append(vectors)
+        if len(self.papers) >= self.group:
+            self._flush()
+
+    def update_metadata(self, paper: Paper, n_chunks: int) -> None:
+        self.meta.append((paper, n_chunks))
+        if len(self.meta) >= self.group:
+            self._flush()
+
+    def delete(self, paper_id: str) -> None:
+        self.stale.append(paper_id)
+        if len(self.stale) >= 500:
+            self._flush()
+
+    def finish(self) -> int:
+        """Writes what is left and commits (or, when nothing changed, brings BM25 up to date)."""
+        self._flush()
+        self._landed()
+        self.pool.shutdown()
+        if self.started:
+            self.store.commit()
+        else:
+            self.store.lexical()
+        self.bar.close()
+        return self.written
+
+    def abandon(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.bar.close()
+
+    def _flush(self) -> None:
+        if not (self.papers or self.meta or self.stale):
+            return
+        if not self.started:
+            self.store.begin_write()
+            self.started = True
+        papers, chunks, meta, stale = self.papers, self.chunks, self.meta, self.stale
+        vectors = (
+            np.concatenate(self.vectors) if self.vectors else np.zeros((0, 0), np.float32)
+        )
+        self.papers, self.chunks, self.vectors, self.meta, self.stale = [], [], [], [], []
+        self._landed()
+        self.pending = self.pool.submit(self._write, papers, chunks, vectors, meta, stale)
+
+    def _write(self, papers: list[Paper], chunks: list[Chunk], vectors: np.ndarray,
+               meta: list[tuple[Paper, int]], stale: list[str]) -> int:
+        if papers:
+            self.store.replace(papers, chunks, vectors)
+        if meta:
+            self.store.update_metadata([p for p, _ in meta], {p.paper_id: n for p, n in meta})
+        if stale:
+            self.store.delete(stale)
+        return len(chunks)
+
+    def _landed(self) -> None:
+        if self.pending is not None:
+            n = self.pending.result()
+            self.pending = None
+            self.written += n
+            self.bar.update(n)
+
+
+class _Problems:
+    """Skipped records: all counted, the first ``KEEP_PROBLEMS`` in file order kept, so a
+    corpus full of bad lines cannot fill the driver's memory."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._heap: list[tuple[int, str]] = []  # (-order, message): the latest on top
+
+    def add(self, order: int, message: str) -> None:
+        self.count += 1
+        heapq.heappush(self._heap, (-order, message))
+        if len(self._heap) > KEEP_PROBLEMS:
+            heapq.heappop(self._heap)
+
+    def messages(self) -> list[str]:
+        kept = [m for _, m in sorted(self._heap, key=lambda item: (-item[0], item[1]))]
+        if self.count > len(kept):
+            kept.append(f"... and {self.count - len(kept)} more skipped records")
+        return kept
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+
+class _Rows:
+    """Column lists built row by row: the batch format Ray Data takes back from a function."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {}
+        self.n = 0
+
+    def add(self, **row: Any) -> None:
+        for name, value in row.items():
+            self.columns.setdefault(name, []).append(value)
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def take(self) -> dict[str, list[Any]]:
+        out, self.columns, self.n = self.columns, {}, 0
+        return out
+
+
+def _problem_row(order: int, text: str, entries: int) -> dict[str, Any]:
+    # Each skipped record is its own group: its key is unique.
+    return {"key": f"!{order}:{text[:200]}", "kind": "problem", "order": order, "data": text,
+            "n": entries}
+
+
+def _rows(batch: dict[str, np.ndarray]) -> Iterator[dict[str, Any]]:
+    names = list(batch)
+    for i in range(len(batch[names[0]]) if names else 0):
+        yield {name: batch[name][i] for name in names}
+
+
+def _paper(data: Any) -> Paper:
+    return Paper(**json.loads(str(data)))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _portable(settings: Settings) -> Settings:
+    """A copy to ship to workers, without the embedder this process may have built."""
+    copy = settings.model_copy()
+    copy.__dict__.pop("embedder", None)
+    return copy
