@@ -155,8 +155,11 @@ def test_ray_builds_the_same_store_as_the_local_path(
         mine, expected = ours.search(query, 10), theirs.search(query, 10)
         assert [pid for pid, _ in mine] == [pid for pid, _ in expected]
         assert [score for _, score in mine] == pytest.approx([score for _, score in expected])
-    # Same answers, citing the same papers.
+    # Same name index (gathered from the names each paper's metadata holds).
     a, b = Engine(ray_home), Engine(local)
+    assert a.analyzer().names.defined == b.analyzer().names.defined
+    assert len(a.analyzer().names) > 500
+    # Same answers, citing the same papers.
     for question in QUESTIONS:
         mine, expected = a.answer(question), b.answer(question)
         assert mine.text == expected.text, question
