@@ -94,7 +94,8 @@ def test_example_questions_come_from_named_papers_in_the_corpus() -> None:
         "a": StoredPaper("a", "KIVI: A Tuning-Free 2bit KV Cache Quantization", "..."),
         "c": StoredPaper("c", "Scaling Laws for Downstream Tasks", "..."),
     }
-    assert example_questions(papers) == ["What does KIVI do?", "What does TPI-LLM do?"]
+    assert example_questions(papers) == ["What does KIVI do?", "What does TPI-LLM do?",
+                                         "Compare KIVI and TPI-LLM"]
 
 
 def test_the_answerer_choice_offers_the_configured_llm_and_extractive() -> None:
