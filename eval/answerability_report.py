@@ -8,6 +8,7 @@ label the model is fitted on: answerable, or a detail question about a paper tha
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,8 @@ def headline(results: list[QuestionResult]) -> dict[str, float]:
     an = [r for r in results if r.answerable and r.coverage is not None]
     out = {}
     if un:
-        out["unanswerable_declined_or_partial"] = sum(r.coverage != "answered" for r in un) / len(un)
+        handled = sum(r.coverage != "answered" for r in un)
+        out["unanswerable_declined_or_partial"] = handled / len(un)
     if an:
         out["answerable_declined"] = sum(r.coverage == "declined" for r in an) / len(an)
     return out
@@ -90,7 +92,7 @@ def reliability(results: list[QuestionResult], bins: int = 5) -> list[tuple[floa
     rows = [(r.probability, covered_label(r)) for r in results if r.probability is not None]
     out = []
     edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         inside = [(p, y) for p, y in rows if lo <= p < hi or (hi == 1 and p == 1)]
         if inside:
             out.append((float(np.mean([p for p, _ in inside])),

@@ -76,8 +76,8 @@ def title_head(title: str) -> str:
 def paper_names(title: str, abstract: str) -> list[str]:
     """Names the paper defines, strongest first: its own name (the title head), then names it
     introduces, acronyms it defines and their expansions (prefixed ``=``), then name-shaped title
-    words (prefixed ``~``). The prefixed kinds count as the paper's names only when the corpus rarely
-    mentions them (see :meth:`NameIndex.build`)."""
+    words (prefixed ``~``). The prefixed kinds count as the paper's names only when the corpus
+    rarely mentions them (see :meth:`NameIndex.build`)."""
     strong: list[str] = []
     head = title_head(title)
     if head:

@@ -16,7 +16,6 @@ holds is *unknown*: the corpus cannot answer about it.
 from __future__ import annotations
 
 import bisect
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,7 +58,8 @@ _FUNCTION = frozenset(
 _QUESTION_WORDS = _FUNCTION | _BM25_STOPWORDS | frozenset(
     """used use uses using new recent best better good main key kind kinds type types thing
     things know known mean means example examples help helps make makes made get gets work
-    working someone people anyone much many wrote written write whatever nothing none researcher researchers propose proposed proposes present
+    working someone people anyone much many wrote written write whatever nothing none
+    researcher researchers propose proposed proposes present
     presents introduce introduced study studies studied""".split()
 )
 
@@ -356,7 +356,8 @@ class Analyzer:
         if len(stem) >= 6:
             i = bisect.bisect_left(self._vocabulary, stem)
             for known in self._vocabulary[max(0, i - 1): i + 1]:
-                common = len(os.path.commonprefix([stem, known]))
+                common = next((j for j, (a, b) in enumerate(zip(stem, known, strict=False)) if a != b),
+                              min(len(stem), len(known)))
                 if common >= max(6, min(len(stem), len(known)) - 2):
                     return known
         return None

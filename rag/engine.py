@@ -27,13 +27,13 @@ import numpy as np
 
 from ingest.errors import BadQuestion, ProviderUnavailable
 from ingest.records import clean_text
+from rag.analysis import Analyzer
+from rag.analysis_types import Decision, QuestionAnalysis
+from rag.answerability import CoverageModel, Evidence, decide, features
 from rag.answerer import Answerer, Context, History
 from rag.extractive import ExtractiveAnswerer
 from rag.followup import Rewrite, llm_rewrite, offline_rewrite
 from rag.providers import PROVIDERS, is_connection_error
-from rag.analysis import Analyzer
-from rag.analysis_types import Decision, QuestionAnalysis
-from rag.answerability import CoverageModel, Evidence, decide, features
 from rag.retrieve import Retrieval, Retriever
 from rag.sentences import SentenceBank
 from rag.types import Answer, Filters, RetrievedPaper

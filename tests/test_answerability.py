@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -215,9 +216,9 @@ def test_the_analysis_follows_the_store_when_a_paper_with_a_new_name_is_ingested
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         self.calls.append(self.path)
         self.send_response(500)
         self.end_headers()
