@@ -356,9 +356,9 @@ class Analyzer:
         if len(stem) >= 6:
             i = bisect.bisect_left(self._vocabulary, stem)
             for known in self._vocabulary[max(0, i - 1): i + 1]:
-                common = next((j for j, (a, b) in enumerate(zip(stem, known, strict=False)) if a != b),
-                              min(len(stem), len(known)))
-                if common >= max(6, min(len(stem), len(known)) - 2):
+                shorter = min(len(stem), len(known))
+                common = next((j for j in range(shorter) if stem[j] != known[j]), shorter)
+                if common >= max(6, shorter - 2):
                     return known
         return None
 
