@@ -15,7 +15,7 @@ Role = Literal["problem", "method", "result", "other"]
 ROLES: tuple[Role, ...] = ("problem", "method", "result", "other")
 
 # A measured quantity: 2.3x, 45%, 1.4 times, 13W, 156 TFLOPS, 10 points, 7B.
-_NUMBER = re.compile(
+QUANTITY = re.compile(
     r"\d(?:[\d.,]*\d)?\s*(?:%|\\%|x\b|×|times\b|-?fold\b|percent|points?\b|pp\b|"
     r"(?:t|g|p)?flops\b|tokens?/s|ms\b|s\b|seconds?\b|hours?\b|gb\b|mb\b|w\b|bleu|"
     r"\$|dollars?|gpu[- ]hours?)|\$\s?\d|\bup to \d|\bby \d",
@@ -43,7 +43,7 @@ _BENEFIT = re.compile(
 _PROPOSE = re.compile(
     r"\b(we (?:\w+ )?(?:propose|introduce|present|develop|design|devise|describe|formulate|"
     r"revisit|focus on|study|investigate|explore|analy[sz]e|examine|consider|address|tackle|"
-    r"fabricate|build|model|release|conduct|evaluate)\w*|(?:this|our|the present) (?:paper|work|"
+    r"fabricate|build|model|release|conduct|evaluate|hypothesi[sz]e)\w*|(?:this|our|the present) (?:paper|work|"
     r"study|article|report|survey)\b|in this (?:paper|work|study)|here,? we)\b",
     re.IGNORECASE,
 )
@@ -83,10 +83,23 @@ _OTHER = re.compile(
 _URL = re.compile(r"https?://|github\.com|huggingface\.co", re.IGNORECASE)
 
 
+# A sentence that continues the one before ("In contrast, the value cache ...") and has no cue of
+# its own shares its role.
+_CONTINUES = re.compile(r"^(?:in contrast|similarly|likewise|conversely|on the other hand|"
+                        r"meanwhile|moreover|furthermore|additionally|in addition|also)\b",
+                        re.IGNORECASE)
+
+
 def tag_roles(sentences: Sequence[str]) -> list[Role]:
     """The role of each sentence of one abstract, in order."""
     first = next((i for i, s in enumerate(sentences) if _PROPOSE.search(s)), len(sentences))
-    return [tag_role(s, i, len(sentences), first) for i, s in enumerate(sentences)]
+    roles: list[Role] = []
+    for i, sentence in enumerate(sentences):
+        role = tag_role(sentence, i, len(sentences), first)
+        if roles and role == "other" and _CONTINUES.match(sentence) and roles[-1] != "other":
+            role = roles[-1]
+        roles.append(role)
+    return roles
 
 
 def tag_role(sentence: str, index: int, count: int, first_method: int | None = None) -> Role:
@@ -98,10 +111,13 @@ def tag_role(sentence: str, index: int, count: int, first_method: int | None = N
         return "other"
     before = first_method is not None and index < first_method
     late = count > 2 and index >= count * 0.6
-    numbers = bool(_NUMBER.search(text))
+    numbers = bool(QUANTITY.search(text))
     proposes = bool(_PROPOSE.search(text))
     if numbers and not (proposes and not _FINDING.search(text) and index <= count / 2):
         return "result"
+    if before and not numbers and not re.search(r"(?i)\b(?:we|our \w+) (?:\w+ )?(?:show|find|"
+                                                 r"found|observe|demonstrate)", text):
+        return "problem"
     if _FINDING.search(text) and not (proposes and re.search(r"\bwe (?:\w+ )?(?:propos|introduc|"
                                                               r"present)", text, re.I)):
         return "result"
