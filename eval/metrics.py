@@ -248,9 +248,10 @@ def _lines(text: str) -> list[tuple[str, bool]]:
 
 
 def answer_words(text: str) -> int:
-    """Words a reader reads: citation markers, markup and table headers and rules left out."""
+    """Words a reader reads (whitespace-separated, with a letter or digit): citation markers,
+    markup and table headers and rules left out."""
     kept = " ".join(line for line, skip in _lines(text) if not skip)
-    return len(_TOKEN.findall(CITATION.sub(" ", kept)))
+    return sum(1 for w in CITATION.sub(" ", kept).split() if any(c.isalnum() for c in w))
 
 
 def unfaithful_lines(text: str, sources: dict[int, str]) -> list[str]:

@@ -67,7 +67,10 @@ def splits(rows: list[Labelled]) -> dict[str, list[Labelled]]:
             "held out": [r for r in rows if r.paper_id not in tune]}
 
 
-def corpus_abstracts(path: str = "data") -> dict[str, str]:
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def corpus_abstracts(path: Path = DATA) -> dict[str, str]:
     from ingest.sources import collect
 
     return {p.paper_id: p.abstract for p in collect([path]).papers}
@@ -82,7 +85,7 @@ def main() -> None:
         acc = role_accuracy(part, abstracts)
         cells = " | ".join(f"{acc[f'acc:{r}']:.2f} ({acc[f'n:{r}']})" for r in ROLES)
         print(f"| {name} | {acc['n']} | {acc['accuracy']:.3f} | {cells} |")
-    confusion = Counter(zip((r.role for r in rows), tagged(rows, abstracts)))
+    confusion = Counter(zip((r.role for r in rows), tagged(rows, abstracts), strict=True))
     print("\nconfusion (label -> tagged):", dict(confusion))
 
 

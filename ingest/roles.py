@@ -27,9 +27,10 @@ _FINDING = re.compile(
     r"state[- ]of[- ]the[- ]art|sota\b|on par|exceed\w*|"
     r"(?:results|experiments|evaluations?|analysis|analyses|findings|studies|evidence) "
     r"(?:\w+ )?(?:show|demonstrate|reveal|indicate|suggest|confirm|illustrate)\w*|"
-    r"(?:we|our \w+) (?:(?:also|further|empirically|then) )?(?:show|demonstrate|find|found|observe|"
-    r"reveal|illustrate|confirm)\w*|(?:shows?|demonstrates?|reveals?|illustrates?) that|"
-    r"(?:method|approach|model|framework|system) (?:demonstrates|shows|provides|delivers|yields))\b",
+    r"(?:we|our \w+) (?:(?:also|further|empirically|then) )?(?:show|demonstrate|find|found|"
+    r"observe|reveal|illustrate|confirm)\w*|(?:shows?|demonstrates?|reveals?|illustrates?) that|"
+    r"(?:method|approach|model|framework|system) "
+    r"(?:demonstrates|shows|provides|delivers|yields))\b",
     re.IGNORECASE,
 )
 # Benefits, weaker evidence of a result: "leads to", "improves", "enables".
@@ -43,8 +44,9 @@ _BENEFIT = re.compile(
 _PROPOSE = re.compile(
     r"\b(we (?:\w+ )?(?:propose|introduce|present|develop|design|devise|describe|formulate|"
     r"revisit|focus on|study|investigate|explore|analy[sz]e|examine|consider|address|tackle|"
-    r"fabricate|build|model|release|conduct|evaluate|hypothesi[sz]e)\w*|(?:this|our|the present) (?:paper|work|"
-    r"study|article|report|survey)\b|in this (?:paper|work|study)|here,? we)\b",
+    r"fabricate|build|model|release|conduct|evaluate|hypothesi[sz]e)\w*|"
+    r"(?:this|our|the present) (?:paper|work|study|article|report|survey)\b|"
+    r"in this (?:paper|work|study)|here,? we)\b",
     re.IGNORECASE,
 )
 _METHOD = re.compile(

@@ -104,22 +104,22 @@ class AnswerSettings(_Group):
     sentence_margin: float = Field(
         0.2,
         ge=0,
-        description="Extractive answers skip sentences (and papers whose best sentence is) this "
-        "far below the best sentence's score.",
+        description="Surveys and open answers skip papers whose best sentence is this far below "
+        "the best paper's best sentence (cosine similarity to the question).",
     )
     method_lift: float = Field(
-        0.03,
+        0.3,
         description="Added to a method sentence's similarity to the question when choosing what "
         "an extractive answer says (on dev, method and result sentences held a key fact three "
         "times as often as problem sentences).",
     )
-    result_lift: float = Field(0.05, description="Added to a result sentence's similarity.")
-    problem_lift: float = Field(0.0, description="Added to a problem sentence's similarity.")
+    result_lift: float = Field(0.25, description="Added to a result sentence's similarity.")
+    problem_lift: float = Field(-0.3, description="Added to a problem sentence's similarity.")
     other_lift: float = Field(
-        -0.03, description="Added to the similarity of a sentence that is none of the above."
+        -0.3, description="Added to the similarity of a sentence that is none of the above."
     )
     number_lift: float = Field(
-        0.0,
+        0.2,
         description="Added again to a result sentence with a measured number (2.3x, 45%), twice "
         "when the question asks for a measured outcome (how much, faster).",
     )
@@ -145,10 +145,10 @@ class AnswerSettings(_Group):
         "this share of the top paper's.",
     )
     one_paper_words: int = Field(
-        70, ge=10, description="Word budget of an answer about one paper (2 to 4 sentences)."
+        85, ge=10, description="Word budget of an answer about one paper (2 to 4 sentences)."
     )
     sentence_words: int = Field(
-        0, ge=0, description="Sentences of an answer about one paper longer than this are "
+        30, ge=0, description="Sentences of an answer about one paper longer than this are "
         "shortened at clause boundaries (0: kept whole)."
     )
     answer_words: int = Field(

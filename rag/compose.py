@@ -189,26 +189,21 @@ def _stands_alone(view: View, unit: list[Sentence], taken: set[int]) -> bool:
     return not points_back(first.text) or first.index == 0 or (first.index - 1) in taken
 
 
-def pick(view: View, budget: int, most: int, least: int, margin: float,
-         seeds: Sequence[Sentence | None] = (), clip_to: int = 0) -> list[Sentence]:
+def pick(view: View, budget: int, most: int, seeds: Sequence[Sentence | None] = (),
+         clip_to: int = 0) -> list[Sentence]:
     """A paper's sentences that answer the question best, within ``budget`` words: the
-    ``seeds`` first (when they fit), then by score; at most ``most``, at least ``least`` when
-    they fit; each with what it points back to."""
+    ``seeds`` first (when they fit), then by score; at most ``most``; each with what it points
+    back to."""
     taken: dict[int, Sentence] = {}
     words = 0
     ranked = sorted(view.usable, key=lambda s: -s.score)
     if not ranked:
         return []
-    best = ranked[0].score
-    queue = [s for s in seeds if s is not None] + ranked
-    for k, s in enumerate(queue):
-        seeded = k < len(queue) - len(ranked)
+    for s in [s for s in seeds if s is not None] + ranked:
         if len(taken) >= most:
             break
         if s.index in taken:
             continue
-        if not seeded and len(taken) >= least and s.score < best - margin:
-            break
         unit = [u for u in _unit(view, s, set(taken)) if u.index not in taken]
         if not _stands_alone(view, unit, set(taken)):
             continue
@@ -277,7 +272,7 @@ def _one_paper(ctx: Context, main: View, relevant: list[View], a: AnswerSettings
     cites = _Cites()
     method, result = _approach_and_result(main)
     top = max(main.usable, key=lambda s: s.score, default=None)
-    chosen = pick(main, a.one_paper_words, 4, 2, a.sentence_margin, seeds=(top, method, result),
+    chosen = pick(main, a.one_paper_words, 4, seeds=(top, method, result),
                   clip_to=a.sentence_words)
     lines = [f"**{main.name}** [{cites.n(main, chosen)}]: {_say(chosen, a.sentence_words)}\n"]
     related = [v for v in relevant
@@ -285,8 +280,7 @@ def _one_paper(ctx: Context, main: View, relevant: list[View], a: AnswerSettings
     if related:
         lines.append("\nRelated:\n")
         for view in related[:2]:
-            said = pick(view, a.one_paper_words // 2, 1, 1, a.sentence_margin,
-                        clip_to=a.point_words)
+            said = pick(view, a.one_paper_words // 2, 1, clip_to=a.point_words)
             lines.append(f"- **{view.name}** [{cites.n(view, said)}]: "
                          f"{_say(said, a.point_words)}\n")
     return Composed(lines, cites.citations)
@@ -297,7 +291,7 @@ def _open(relevant: list[View], a: AnswerSettings) -> Composed:
     lines = []
     per_paper = max(25, a.answer_words // max(1, len(relevant)))
     for view in relevant:
-        said = pick(view, per_paper, 2, 1, a.sentence_margin, clip_to=a.point_words)
+        said = pick(view, per_paper, 2, clip_to=a.point_words)
         if said:
             lines.append(f"- **{view.name}** [{cites.n(view, said)}]: "
                          f"{_say(said, a.point_words)}\n")
@@ -307,7 +301,8 @@ def _open(relevant: list[View], a: AnswerSettings) -> Composed:
 def _approach_and_result(view: View) -> tuple[Sentence | None, Sentence | None]:
     """What a paper does and what it reports: its best method sentence and its best result
     sentence (numbers first) that read on their own."""
-    methods = [s for s in view.of_role("method") if _standalone(view, s)]
+    methods = sorted((s for s in view.of_role("method") if _standalone(view, s)),
+                     key=lambda s: -(s.score + 0.2 * _names_its_method(view, s)))
     method = methods[0] if methods else None
     if method is None:
         method = next((s for s in sorted(view.usable, key=lambda s: -s.score)
@@ -320,19 +315,22 @@ def _approach_and_result(view: View) -> tuple[Sentence | None, Sentence | None]:
     return method, result
 
 
+def _names_its_method(view: View, s: Sentence) -> bool:
+    """The sentence that introduces the paper's technique ("we propose X, a ...")."""
+    return bool(re.search(r"(?i)\bwe (?:\w+ )?(?:propose|introduce|present|develop|design)",
+                          s.text)) or (view.name != view.paper.title and view.name in s.text)
+
+
 def _survey(ctx: Context, relevant: list[View], a: AnswerSettings) -> Composed:
     cites = _Cites()
     lines = [opening(ctx.question, len(relevant)) + "\n\n"]
     rows: list[TableRow] = []
-    for view in relevant:
+    for view in relevant:  # each row says what the paper does and what it reports
         method, result = _approach_and_result(view)
-        said = [s for s in (method, result) if s is not None]
-        n = cites.n(view, said)
-        body = " ".join(_period(clip(s.text, a.point_words, _prefer(s.role))) for s in said)
-        lines.append(f"- **{view.name}** [{n}]: {body}\n")
+        n = cites.n(view, [s for s in (method, result) if s is not None])
         rows.append(TableRow(view.paper.paper_id, n, row_cells(
-            view.name, None, method, result, code_link(view.paper), a.cell_words)))
-    lines.append("\n" + markdown_table(rows, ("paper", "approach", "result", "code")))
+            view.name, None, method, result, code_link(view.paper), a.point_words)))
+    lines.append(markdown_table(rows, ("paper", "approach", "result", "code")))
     return Composed(lines, cites.citations, rows)
 
 
@@ -418,7 +416,7 @@ def topic_of(question: str) -> str:
     """What a survey question is about, in its own words ("speculative decoding" from
     "Summarize the techniques for speculative decoding"; "to compress the KV cache" from
     "What approaches have been proposed to compress the KV cache?"); "" when it cannot be told."""
-    text = " ".join(question.split()).rstrip("?.! ")
+    text = " ".join(re.sub(r"\s*\([^)]*\)", "", question).split()).rstrip("?.! ")
     found = _ABOUT.search(text)
     if found:
         prep, rest = found["prep"].lower(), found["rest"]

@@ -280,6 +280,13 @@ def clauses(sentence: str) -> list[str]:
     return parts
 
 
+def _in_list(parts: list[str], i: int) -> bool:
+    """Whether the cut before ``parts[i]`` falls inside a list ("Llama, Falcon, and Mistral")
+    rather than between clauses."""
+    return len(parts[i - 1].split()) <= 2 or (
+        parts[i - 1].endswith(",") and bool(re.match(r"(?i)(?:and|or)\b", parts[i])))
+
+
 def clip(sentence: str, max_words: int, prefer: Callable[[str], float] | None = None) -> str:
     """A shortening of ``sentence`` to at most ``max_words`` words that keeps a run of whole
     clauses: the run ``prefer`` scores highest (longer wins ties). Only words of the sentence
@@ -290,7 +297,11 @@ def clip(sentence: str, max_words: int, prefer: Callable[[str], float] | None = 
     parts = clauses(text)
     best, best_score = parts[0], -float("inf")
     for i in range(len(parts)):
+        if i > 0 and _in_list(parts, i):
+            continue
         for j in range(i + 1, len(parts) + 1):
+            if j < len(parts) and _in_list(parts, j):
+                continue
             span = " ".join(parts[i:j])
             n = len(span.split())
             if n > max_words and j > i + 1:

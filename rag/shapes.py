@@ -9,6 +9,7 @@ score) makes an answer about that paper, anything else is open.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,6 +43,9 @@ _PAIR = [
     re.compile(r"\bdifferences?\s+between\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)[?.!]*$",
                re.IGNORECASE),
 ]
+# "the two papers/approaches/studies": a comparison of the two leading papers.
+TWO = re.compile(r"\b(?:the|both) two (?:papers|approaches|studies|methods|works|systems|"
+                 r"techniques|models)\b", re.IGNORECASE)
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 
 
@@ -61,7 +65,8 @@ def shape_of(ctx: Context, one_paper_ratio: float) -> Shape:
 
 
 def shape_from(question: str, papers: list[RetrievedPaper], one_paper_ratio: float) -> Shape:
-    if COMPARISON.search(question) and len(pair_names(question)) == 2:
+    if len(side_by_side(question, papers)) >= 2 or TWO.search(question) or \
+            (COMPARISON.search(question) and len(pair_names(question)) == 2):
         return "comparison"
     if SURVEY.search(question):
         return "survey"
@@ -78,17 +83,56 @@ def clearly_ahead(papers: list[RetrievedPaper], ratio: float) -> bool:
     return top > 0 and second < ratio * top
 
 
-def named_paper(question: str, papers: list[RetrievedPaper]) -> int | None:
-    """The retrieved paper whose technique name ("Lean Attention", "KIVI") the question uses."""
-    from rag.extractive import technique_name
+def names_of(paper: RetrievedPaper) -> list[str]:
+    """What a question may call a paper: its technique name ("Lean Attention", "KIVI") and the
+    coined words of its title ("PagedAttention", "GPipe", "Megatron-LM")."""
+    from rag.extractive import _GENERIC, technique_name
 
+    names = []
+    name = technique_name(paper)
+    if name != paper.title and len(name) >= 3:
+        names.append(name)
+    for word in re.findall(r"[\w-]+", paper.title):
+        coined = sum(c.isupper() for c in word[1:]) >= 1 and any(c.islower() for c in word)
+        if len(word) >= 4 and (coined or word.isupper()) and word.upper() not in _GENERIC \
+                and word not in names:
+            names.append(word)
+    return names
+
+
+def named_papers(question: str, papers: list[RetrievedPaper]) -> list[int]:
+    """The retrieved papers the question names, in the order the question names them."""
+    found: dict[int, int] = {}
     for i, paper in enumerate(papers):
-        name = technique_name(paper)
-        if name == paper.title or len(name) < 3:
-            continue
-        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", question, re.IGNORECASE):
-            return i
-    return None
+        for name in names_of(paper):
+            hit = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", question, re.IGNORECASE)
+            if hit and (i not in found or hit.start() < found[i]):
+                found[i] = hit.start()
+    return sorted(found, key=lambda i: found[i])
+
+
+def side_by_side(question: str, papers: list[RetrievedPaper]) -> list[int]:
+    """Papers the question names side by side ("KIVI and ThinK", "GPipe vs Megatron-LM",
+    "PagedAttention (vLLM) and vAttention"); [] when it names fewer than two that way."""
+    spans: list[tuple[int, int, int]] = []
+    for i, paper in enumerate(papers):
+        for name in names_of(paper):
+            for hit in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", question,
+                                   re.IGNORECASE):
+                spans.append((hit.start(), hit.end(), i))
+    spans.sort()
+    for (_, end, i), (start, _, j) in itertools.pairwise(spans):
+        between = question[end:start]
+        if i != j and len(between.split()) <= 3 and re.search(
+                r"\b(?:and|vs\.?|versus|or|with)\b|,", between, re.IGNORECASE):
+            return [i, j]
+    return []
+
+
+def named_paper(question: str, papers: list[RetrievedPaper]) -> int | None:
+    """The first retrieved paper the question names, if any."""
+    named = named_papers(question, papers)
+    return named[0] if named else None
 
 
 def pair_names(question: str) -> list[str]:
@@ -117,6 +161,9 @@ def compared_items(ctx: Context) -> list[Item]:
             found = next((index[pid] for pid in named.papers if pid in index), None)
             items.append(Item(named.text, found))
         return items
+    named = side_by_side(ctx.query, ctx.papers)
+    if len(named) >= 2:
+        return [Item("", i) for i in named]
     names = pair_names(ctx.query)
     if not names:
         return [Item("", i) for i in range(min(2, len(ctx.papers)))]

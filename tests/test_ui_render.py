@@ -127,4 +127,5 @@ def test_an_answer_table_stays_a_markdown_table_with_linked_citations_in_its_row
     chat = render.chat_message(tpi_answer(text), turn=1)
     lines = chat.splitlines()
     assert lines[:2] == ["| paper | approach | reported result | code |", "| --- | --- | --- | --- |"]
-    assert lines[2].startswith('| **TPI-LLM** <a href="#src-1-1" class="cite" data-n="1">[1]</a> |')
+    link = '<a href="#src-1-1" class="cite" data-n="1">[1]</a>'
+    assert lines[2].startswith(f"| **TPI-LLM** {link} |")
