@@ -124,7 +124,7 @@ class AnswerSettings(_Group):
         "when the question asks for a measured outcome (how much, faster).",
     )
     one_paper_ratio: float = Field(
-        0.8,
+        0.85,
         ge=0,
         le=1,
         description="Without a question analysis, an answer is about one paper when the second "
@@ -148,7 +148,7 @@ class AnswerSettings(_Group):
         85, ge=10, description="Word budget of an answer about one paper (2 to 4 sentences)."
     )
     sentence_words: int = Field(
-        30, ge=0, description="Sentences of an answer about one paper longer than this are "
+        25, ge=0, description="Sentences of an answer about one paper longer than this are "
         "shortened at clause boundaries (0: kept whole)."
     )
     answer_words: int = Field(

@@ -46,6 +46,7 @@ _OPENERS = re.compile(
     r"^(?:however|moreover|furthermore|additionally|in addition|specifically|to this end|"
     r"nevertheless|nonetheless|yet|instead|in contrast|on the other hand|"
     r"finally|consequently|therefore|thus|hence|notably|importantly|in particular|"
+    r"in essence|in short|in summary|concretely|intuitively|technically|empirically|"
     r"in this (?:paper|work|study)|in this regard|as a result|overall|besides|meanwhile|"
     r"to address (?:this|these)(?: issues?| challenges?| limitations?| problems?| gaps?)?|"
     r"to tackle (?:this|these)(?: issues?| challenges?)?|building on this)\s*,\s*",
@@ -227,7 +228,7 @@ _BACK_CONNECTIVE = re.compile(
     r"the (?:gap|issue|problem|challenge|limitation)s?)\b[^,]{0,60}|"
     r"(?:based on|motivated by|inspired by|given|building on|despite|with|following|from|"
     r"guided by|driven by) (?:this|these|that|those|such)\b[^,]{0,60}|"
-    r"to this end|in this way|by doing so|as such|for this (?:reason|purpose)|"
+    r"to (?:this|that) end|in this way|by doing so|as such|for this (?:reason|purpose)|"
     r"in light of (?:this|these)[^,]{0,60}|to (?:do|achieve) (?:this|so)|"
     r"to fill (?:this|the) gap[^,]{0,40}),\s*",
     re.IGNORECASE,
@@ -283,7 +284,10 @@ def clauses(sentence: str) -> list[str]:
 def _in_list(parts: list[str], i: int) -> bool:
     """Whether the cut before ``parts[i]`` falls inside a list ("Llama, Falcon, and Mistral")
     rather than between clauses."""
-    return len(parts[i - 1].split()) <= 2 or (
+    def item(k: int) -> bool:  # "Falcon," in "Llama, Falcon, and Mistral"
+        return 0 < k < len(parts) and len(parts[k].split()) <= 2 and parts[k].endswith(",")
+
+    return item(i - 1) or item(i) or (
         parts[i - 1].endswith(",") and bool(re.match(r"(?i)(?:and|or)\b", parts[i])))
 
 
@@ -304,14 +308,14 @@ def clip(sentence: str, max_words: int, prefer: Callable[[str], float] | None = 
                 continue
             span = " ".join(parts[i:j])
             n = len(span.split())
-            if n > max_words and j > i + 1:
-                break
             score = (prefer(span) if prefer else 0.0) + 0.01 * min(n, max_words) \
-                - 0.08 * max(0, n - max_words) - (0.3 if re.match(r"(?i)to |in order", span)
+                - 0.03 * max(0, n - max_words) - (0.3 if re.match(r"(?i)to |in order", span)
                                                      else 0.0) \
                 - (0.6 if i > 0 and _MID_PHRASE.match(span) else 0.0)
             if score > best_score:
                 best, best_score = span, score
+            if n > max_words:
+                break
     best = _LEADING_JOINER.sub("", best.strip()).rstrip(",;: -")
     if best and best[-1].isalnum() and text.rstrip().endswith(".") and \
             text.rstrip().endswith(best + "."):

@@ -126,6 +126,7 @@ def test_an_answer_table_stays_a_markdown_table_with_linked_citations_in_its_row
             "| **TPI-LLM** [1] | serves 70B models on edge devices | 80% less latency |  |")
     chat = render.chat_message(tpi_answer(text), turn=1)
     lines = chat.splitlines()
-    assert lines[:2] == ["| paper | approach | reported result | code |", "| --- | --- | --- | --- |"]
+    assert lines[:2] == ["| paper | approach | reported result | code |",
+                         "| --- | --- | --- | --- |"]
     link = '<a href="#src-1-1" class="cite" data-n="1">[1]</a>'
     assert lines[2].startswith(f"| **TPI-LLM** {link} |")
