@@ -148,7 +148,7 @@ class AnswerSettings(_Group):
         85, ge=10, description="Word budget of an answer about one paper (2 to 4 sentences)."
     )
     sentence_words: int = Field(
-        25, ge=0, description="Sentences of an answer about one paper longer than this are "
+        30, ge=0, description="Sentences of an answer about one paper longer than this are "
         "shortened at clause boundaries (0: kept whole)."
     )
     answer_words: int = Field(

@@ -207,7 +207,7 @@ def pick(view: View, budget: int, most: int, seeds: Sequence[Sentence | None] = 
         unit = [u for u in _unit(view, s, set(taken)) if u.index not in taken]
         if not _stands_alone(view, unit, set(taken)):
             continue
-        cost = sum(len(_short(u, clip_to).split()) for u in unit)
+        cost = sum(len(_short(u, clip_to, k > 0).split()) for k, u in enumerate(unit))
         if taken and words + cost > budget:
             continue
         for u in unit:
@@ -230,12 +230,13 @@ def _ordered(view: View, chosen: list[Sentence]) -> list[Sentence]:
     return [s for g in groups for s in g]
 
 
-def _short(s: Sentence, clip_to: int) -> str:
-    """The sentence as said: without a connective pointing back, and cut to ``clip_to`` words
-    at clause boundaries (0: whole), keeping the clauses its role cares for."""
-    if clip_to and s.words > clip_to:
-        return _period(clip(s.text, clip_to, _prefer(s.role)))
-    return cut_back_connective(s.text)
+def _short(s: Sentence, clip_to: int, glued: bool = False) -> str:
+    """The sentence as said: without a connective pointing back (kept when ``glued`` to the
+    sentence it points to), cut to ``clip_to`` words after its first clauses (0: whole)."""
+    text = s.text if glued else cut_back_connective(s.text)
+    if clip_to and len(text.split()) > clip_to:
+        return _period(clip(text, clip_to, _prefer(s.role), keep_start=True))
+    return text
 
 
 def _say(sentences: list[Sentence], clip_to: int = 0) -> str:
@@ -244,8 +245,8 @@ def _say(sentences: list[Sentence], clip_to: int = 0) -> str:
     out = []
     previous = None
     for s in sentences:
-        glued = previous is not None and previous.index == s.index - 1
-        out.append(s.text if glued and points_back(s.text) else _short(s, clip_to))
+        glued = previous is not None and previous.index == s.index - 1 and points_back(s.text)
+        out.append(_short(s, clip_to, glued))
         previous = s
     return " ".join(out)
 

@@ -291,16 +291,19 @@ def _in_list(parts: list[str], i: int) -> bool:
         parts[i - 1].endswith(",") and bool(re.match(r"(?i)(?:and|or)\b", parts[i])))
 
 
-def clip(sentence: str, max_words: int, prefer: Callable[[str], float] | None = None) -> str:
+def clip(sentence: str, max_words: int, prefer: Callable[[str], float] | None = None,
+         *, keep_start: bool = False) -> str:
     """A shortening of ``sentence`` to at most ``max_words`` words that keeps a run of whole
-    clauses: the run ``prefer`` scores highest (longer wins ties). Only words of the sentence
-    remain; a clause longer than the limit is kept whole rather than cut mid-clause."""
-    text = cut_back_connective(" ".join(sentence.split()))
+    clauses: the run ``prefer`` scores highest (longer wins ties); with ``keep_start``, a run
+    from the sentence's start (its subject stays; for prose). Only words of the sentence remain;
+    a clause longer than the limit is kept whole rather than cut mid-clause."""
+    text = " ".join(sentence.split()) if keep_start else cut_back_connective(
+        " ".join(sentence.split()))
     if len(text.split()) <= max_words:
         return text
     parts = clauses(text)
     best, best_score = parts[0], -float("inf")
-    for i in range(len(parts)):
+    for i in range(1 if keep_start else len(parts)):
         if i > 0 and _in_list(parts, i):
             continue
         for j in range(i + 1, len(parts) + 1):

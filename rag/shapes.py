@@ -142,7 +142,7 @@ def pair_names(question: str) -> list[str]:
         found = pattern.search(text)
         if found:
             names = [_ARTICLE.sub("", found.group(g).strip(" ,.;:'\"")) for g in ("a", "b")]
-            if all(0 < len(n.split()) <= 6 for n in names):
+            if all(0 < len(n.split()) <= 6 and _name_like(n) for n in names):
                 return names
     return []
 
@@ -164,7 +164,7 @@ def compared_items(ctx: Context) -> list[Item]:
     named = side_by_side(ctx.query, ctx.papers)
     if len(named) >= 2:
         return [Item("", i) for i in named]
-    names = pair_names(ctx.query)
+    names = [] if TWO.search(ctx.query) else pair_names(ctx.query)
     if not names:
         return [Item("", i) for i in range(min(2, len(ctx.papers)))]
     return [Item(name, find_paper(name, ctx.papers)) for name in names]
@@ -190,6 +190,13 @@ def find_paper(name: str, papers: list[RetrievedPaper]) -> int | None:
                      rf"present)\s+{re.escape(name)}\b", paper.abstract, re.IGNORECASE):
             return i
     return None
+
+
+def _name_like(text: str) -> bool:
+    """Written like a name: a capital past the first letter of a word, or a digit ("KIVI",
+    "Lean Attention", "GPT-4"), not a description ("prompting-based methods")."""
+    return any(any(c.isupper() or c.isdigit() for c in w) for w in text.split()) and \
+        not re.match(r"(?i)(?:two|both|these|those|the)\b", text)
 
 
 def _norm(text: str) -> str:
