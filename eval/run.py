@@ -48,6 +48,10 @@ REFERENCE_METRICS = {
 JUDGE_METRICS = {"faithfulness": "faithfulness (LLM)", "relevancy": "relevancy (LLM)",
                  "correctness": "correctness 1-5 (LLM)"}
 METRICS = {**RETRIEVAL_METRICS, **ANSWER_METRICS, **REFERENCE_METRICS, **JUDGE_METRICS}
+# Metrics where higher is better: the ones a comparison gates on (answer words are a length,
+# and the reference answers do not depend on ours, except through that length).
+GATED_METRICS = tuple(name for name in METRICS
+                      if name != "words" and name not in REFERENCE_METRICS)
 
 Progress = Callable[[str, int, int], None]  # (system, questions done, questions in all)
 

@@ -275,15 +275,19 @@ def _one_paper(ctx: Context, main: View, relevant: list[View], a: AnswerSettings
     top = max(main.usable, key=lambda s: s.score, default=None)
     chosen = pick(main, a.one_paper_words, 4, seeds=(top, method, result),
                   clip_to=a.sentence_words)
+    if not chosen:  # an abstract of fragments only: say what the other papers say
+        return _open([v for v in relevant if v is not main] or relevant, a)
     lines = [f"**{main.name}** [{cites.n(main, chosen)}]: {_say(chosen, a.sentence_words)}\n"]
     related = [v for v in relevant
                if v is not main and v.paper.score >= a.related_ratio * main.paper.score]
-    if related:
-        lines.append("\nRelated:\n")
-        for view in related[:2]:
-            said = pick(view, a.one_paper_words // 2, 1, clip_to=a.point_words)
-            lines.append(f"- **{view.name}** [{cites.n(view, said)}]: "
-                         f"{_say(said, a.point_words)}\n")
+    points = []
+    for view in related[:2]:
+        said = pick(view, a.one_paper_words // 2, 1, clip_to=a.point_words)
+        if said:
+            points.append(f"- **{view.name}** [{cites.n(view, said)}]: "
+                          f"{_say(said, a.point_words)}\n")
+    if points:
+        lines += ["\nRelated:\n", *points]
     return Composed(lines, cites.citations)
 
 
