@@ -361,7 +361,7 @@ def _comparison(ctx: Context, every: list[View], a: AnswerSettings) -> Composed:
         rows.append(TableRow(view.paper.paper_id, n, row_cells(
             name, problem, method, result, code_link(view.paper), a.cell_words)))
         line = [s for s in (method, result) if s is not None]
-        body = " ".join(_period(clip(s.text, a.point_words, _prefer(s.role))) for s in line)
+        body = " ".join(_short(s, a.point_words) for s in line)
         points.append(f"- **{name}** [{n}]: {body}\n")
     if not any(r.n for r in rows):
         return _open(_relevant(ctx, every, a), a)

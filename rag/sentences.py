@@ -207,8 +207,9 @@ _SHOW_THAT = re.compile(r"\b(?:show|shows|showing|demonstrate|demonstrates|demon
                         r"reveal|reveals|indicate|indicates|confirm|confirms|find|finds|found) "
                         r"that$", re.IGNORECASE)
 # A span that starts inside a phrase ("including X,", "such as Y,") does not read on its own.
-_MID_PHRASE = re.compile(r"^(?:including|such as|e\.g|i\.e|especially|particularly|like|"
-                         r"respectively|and|or|as well as)\b", re.IGNORECASE)
+_MID_PHRASE = re.compile(r"^(?:including|such as|such that|so that|e\.g|i\.e|especially|"
+                         r"particularly|like|respectively|and|or|as well as|with|without|where|"
+                         r"when|whereas|while|as|by|for|from|to|in|on|at|of|via|than|[a-z]+ing)\b")
 # A trailing purpose clause that points back ("..., to address this challenge.").
 _BACK_TAIL = re.compile(
     r",?\s+(?:in order )?to (?:address|tackle|overcome|solve|mitigate|alleviate|remedy|fill|"

@@ -44,8 +44,8 @@ _PAIR = [
                re.IGNORECASE),
 ]
 # "the two papers/approaches/studies": a comparison of the two leading papers.
-TWO = re.compile(r"\b(?:the|both) two (?:papers|approaches|studies|methods|works|systems|"
-                 r"techniques|models)\b", re.IGNORECASE)
+TWO = re.compile(r"\b(?:the|both|these) two\b(?:\s+[\w-]+){0,4}?\s+(?:papers|approaches|"
+                 r"studies|methods|works|systems|techniques|models)\b", re.IGNORECASE)
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 
 
