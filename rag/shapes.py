@@ -46,6 +46,8 @@ _PAIR = [
 # "the two papers/approaches/studies": a comparison of the two leading papers.
 TWO = re.compile(r"\b(?:the|both|these) two\b(?:\s+[\w-]+){0,4}?\s+(?:papers|approaches|"
                  r"studies|methods|works|systems|techniques|models)\b", re.IGNORECASE)
+_COINED = re.compile(r"\b(?:called|named|dubbed|termed|we (?:propose|introduce|present))\s+"
+                     r"([A-Z][a-z0-9]*[A-Z][\w-]*)")
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 
 
@@ -92,6 +94,10 @@ def names_of(paper: RetrievedPaper) -> list[str]:
     name = technique_name(paper)
     if name != paper.title and len(name) >= 3:
         names.append(name)
+    # a coined name the abstract gives its technique ("a technique called ExFlow")
+    for found in _COINED.finditer(paper.abstract):
+        if found.group(1) not in names and found.group(1).upper() not in _GENERIC:
+            names.append(found.group(1))
     for word in re.findall(r"[\w-]+", paper.title):
         coined = sum(c.isupper() for c in word[1:]) >= 1 and any(c.islower() for c in word)
         if len(word) >= 4 and (coined or word.isupper()) and word.upper() not in _GENERIC \
