@@ -141,8 +141,9 @@ def _llamaindex_default(papers: list[Any], model_path: str, folder: Path) -> flo
 
 
 def bench_latency(settings: Settings, qs: Sequence[str]) -> dict[str, Any]:
-    """Search, then each question answered twice: first sight (its papers' sentence vectors are
-    embedded during the answer) and warm (cached, as after the UI's start-up warm-up)."""
+    """Search, then each question answered twice: first sight, on a cold cache (its papers'
+    sentences, roles and vectors are read from the store, where ingest wrote them) and warm
+    (in the engine's memory)."""
     from rag.engine import Engine
 
     shutil.rmtree(settings.sentences_dir, ignore_errors=True)
@@ -268,7 +269,8 @@ def bench_scale(
         for start in range(0, n, group):
             papers = corpus.papers[start : start + group]
             idx = [i for p in papers for i in by_paper[p.paper_id]]
-            store.replace(papers, [corpus.chunks[i] for i in idx], vectors[idx])
+            store.replace(papers, [corpus.chunks[i] for i in idx], vectors[idx],
+                          _pool_sentences(settings, papers, sentences, sentence_vectors))
         store.commit()
         write_s = time.perf_counter() - t0
         latency = bench_latency(sized, qs)
@@ -284,6 +286,24 @@ def bench_scale(
         )
         print(f"scale {n}: {json.dumps(rows[-1])}", file=sys.stderr)
     return rows
+
+
+def _pool_sentences(settings: Settings, papers: Sequence[Any], pool: list[str],
+                    vectors: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """The sentence records of synthetic papers with their pool sentences' real vectors (the
+    few a re-split does not give back whole are embedded)."""
+    from ingest.sentence_index import sentence_records
+
+    records = sentence_records(papers)
+    where = {text: i for i, text in enumerate(pool)}
+    out = np.zeros((len(records), vectors.shape[1]), dtype=np.float32)
+    missing = [k for k, r in enumerate(records) if r.text not in where]
+    for k, r in enumerate(records):
+        if r.text in where:
+            out[k] = vectors[where[r.text]]
+    if missing:
+        out[missing] = settings.embedder.embed([records[k].text for k in missing])
+    return records, out
 
 
 def _du(path: Path) -> int:
@@ -347,21 +367,24 @@ def markdown(results: dict[str, Any]) -> str:
         "| p50 <= 50 ms |",
         f"| extractive answer p50 / p95, 624 papers, warm | {answer['p50_ms']} / "
         f"{answer['p95_ms']} ms | p50 <= 150 ms |",
-        f"| extractive answer p50 / p95, 624 papers, first sight of its papers | "
-        f"{first['p50_ms']} / {first['p95_ms']} ms | |",
+        f"| extractive answer p50 / p95, 624 papers, cold cache (sentences read from the store) "
+        f"| {first['p50_ms']} / {first['p95_ms']} ms | p50 <= 50 ms |",
         f"| answerability step p50 / p95 (analysis + decision), 624 papers "
+
         f"| {lat['analysis']['decision']['p50_ms']} / {lat['analysis']['decision']['p95_ms']} ms "
+
         "| p50 <= 5 ms |",
         f"| CLI cold start to first answer (median of {len(cold['cli_ask_runs_s'])}) "
         f"| {cold['cli_ask_s']} s | <= 6 s |",
         f"| UI cold start to ready | {cold['ui_ready_s']} s | |",
         f"| peak memory: CLI ask / UI | {cold['cli_peak_rss_mb']} / {cold['ui_peak_rss_mb']} MB | |",
         "",
-        "Scale (synthetic corpora, see below for how they are built). Answers: warm / first "
-        "sight of the question's papers.",
+        "Scale (synthetic corpora, see below for how they are built). Answers: warm / cold "
+        "cache (the question's papers seen for the first time: their sentences are read from "
+        "the store).",
         "",
         "| papers | chunks | write + index | embedding (projected) | disk | search p50 / p95 "
-        "| answer p50 / p95, warm | answer p50 / p95, first sight |",
+        "| answer p50 / p95, warm | answer p50 / p95, cold cache |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results["scale"]:

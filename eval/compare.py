@@ -14,7 +14,7 @@ from typing import Any
 
 from eval import metrics as m
 from eval.dataset import BadDataset
-from eval.run import METRICS, QuestionResult
+from eval.run import GATED_METRICS, QuestionResult
 
 FLIP_METRICS = ("hit@1", "hit@5", "hit@10", "refusal_accuracy", "citation_valid")
 DEFAULT_TOLERANCE = 0.02
@@ -64,7 +64,7 @@ def compare(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     gate: tuple[str, ...] = ("hybrid",),
-    metrics: tuple[str, ...] = tuple(METRICS),
+    metrics: tuple[str, ...] = GATED_METRICS,
 ) -> Comparison:
     """Compare per question and per metric; regressions only for systems in ``gate``."""
     old = {(r.system, r.id): r for r in before}

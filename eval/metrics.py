@@ -222,3 +222,92 @@ def bootstrap_ci(
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
+
+
+# -- answer length, faithfulness and the extraction reference points ---------------------------
+
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+# Lines that frame an answer rather than claim something: a survey's opening, "Related:", a
+# note that a named item is missing.
+_FRAMING = re.compile(
+    r"^(?:\d+ papers? in the corpus .*:|related:|"
+    r".{1,120} (?:is|are) not in the corpus\.(?: .{1,120} (?:is|are) not in the corpus\.)*)$",
+    re.IGNORECASE,
+)
+
+
+def _lines(text: str) -> list[tuple[str, bool]]:
+    """Non-empty lines of an answer, each marked True when it is a table's header or rule."""
+    lines = [line.strip() for line in text.splitlines()]
+    out = []
+    for i, line in enumerate(lines):
+        if not line:
+            continue
+        header = line.startswith("|") and i + 1 < len(lines) and bool(_TABLE_RULE.match(
+            lines[i + 1]))
+        out.append((line, header or bool(_TABLE_RULE.match(line))))
+    return out
+
+
+def answer_words(text: str) -> int:
+    """Words a reader reads (whitespace-separated, with a letter or digit): citation markers,
+    markup and table headers and rules left out."""
+    kept = " ".join(line for line, skip in _lines(text) if not skip)
+    return sum(1 for w in CITATION.sub(" ", kept).split() if any(c.isalnum() for c in w))
+
+
+def unfaithful_lines(text: str, sources: dict[int, str]) -> list[str]:
+    """Lines of an answer that break faithfulness: a claim (sentence, list item or table row)
+    without a citation, or with a word that none of its cited sources (abstract and title) has.
+    Framing lines (a survey's opening, "Related:", "X is not in the corpus.") and a table row
+    for a missing item claim nothing and pass."""
+    vocab = {n: set(_TOKEN.findall(s.casefold())) for n, s in sources.items()}
+    bad = []
+    for line, skip in _lines(text):
+        if skip:
+            continue
+        numbers = cited_numbers(line)
+        plain = _EMPHASIS.sub("", _BULLET.sub("", line)).strip()
+        if not numbers:
+            missing_row = line.startswith("|") and "not in the corpus" in line
+            if not (missing_row or _FRAMING.match(plain)):
+                bad.append(line)
+            continue
+        allowed: set[str] = set().union(*(vocab.get(n, set()) for n in numbers))
+        words = _TOKEN.findall(CITATION.sub(" ", plain).casefold())
+        if any(n not in vocab for n in numbers) or any(w not in allowed for w in words):
+            bad.append(line)
+    return bad
+
+
+def faithful(text: str, sources: dict[int, str]) -> float | None:
+    """1.0 when every line of the answer is faithful to what it cites, else 0.0."""
+    if not text.strip():
+        return None
+    return 0.0 if unfaithful_lines(text, sources) else 1.0
+
+
+def oracle_extract(facts: Sequence[str], sentences: Sequence[str], budget: int) -> str:
+    """The ceiling of extraction: gold-abstract sentences picked greedily for the key facts
+    they state (most new facts first, then the shortest), within ``budget`` words."""
+    chosen: list[str] = []
+    covered: set[int] = set()
+    words = 0
+    while True:
+        best, best_key = None, None
+        for s in sentences:
+            if s in chosen:
+                continue
+            new = {i for i, f in enumerate(facts) if i not in covered and fact_present(f, s)}
+            n = len(s.split())
+            if not new or words + n > budget:
+                continue
+            key = (len(new), -n)
+            if best_key is None or key > best_key:
+                best, best_key = s, key
+        if best is None:
+            return " ".join(chosen)
+        chosen.append(best)
+        words += len(best.split())
+        covered |= {i for i, f in enumerate(facts) if fact_present(f, best)}

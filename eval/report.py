@@ -128,6 +128,12 @@ def render_markdown(run: EvalRun, summary: dict[str, dict[str, Any]], meta: dict
     lines += _aggregate_table(summary, systems)
     lines += ["", "## By question type", ""]
     lines += _type_table(run, systems)
+    lines += ["", "## Answers by question type (ours, answered questions)", "",
+              "Key facts, words and citations of our answers; beside them the whole abstract "
+              "of the top retrieved paper (a baseline to beat on key facts with fewer words) "
+              "and the oracle extract (gold-abstract sentences picked for the key facts in as "
+              "many words as ours: the ceiling of extraction).", ""]
+    lines += answer_type_table(run.of(systems[0]), [q.type for q in run.dataset.questions])
     lines += ["", *answerability_report.markdown(run)]
     lines += ["", "## Per question", "",
               "✗ marks a miss: no gold paper in the top 5, or a wrong refusal. Ranks are the "
@@ -185,6 +191,36 @@ def _type_table(run: EvalRun, systems: list[str]) -> list[str]:
                                     for n in shown))
         n = sum(q.type == qtype for q in run.dataset.questions)
         rows.append(_row([qtype, str(n), *cells]))
+    return rows
+
+
+ANSWER_COLUMNS = (
+    ("key_fact_recall", "key facts", "{:.2f}"), ("words", "words", "{:.0f}"),
+    ("citation_precision", "cit. precision", "{:.2f}"),
+    ("citation_recall", "cit. recall", "{:.2f}"), ("faithful", "faithful", "{:.2f}"),
+    ("baseline_key_fact_recall", "top abstract: key facts", "{:.2f}"),
+    ("baseline_words", "top abstract: words", "{:.0f}"),
+    ("oracle_key_fact_recall", "oracle: key facts", "{:.2f}"),
+    ("oracle_words", "oracle: words", "{:.0f}"),
+)
+
+
+def answer_type_table(results: list[QuestionResult], types: list[str]) -> list[str]:
+    """Per question type (and all answerable ones): our answers' key facts, words, citation
+    precision and recall, faithfulness, and the two reference answers."""
+    header = ["type", "n", *(label for _, label, _ in ANSWER_COLUMNS)]
+    rows = [_row(header), _row(["---"] * len(header))]
+    answered = [r for r in results if r.answerable and r.refused is False]
+    groups = [(t, [r for r in answered if r.type == t]) for t in dict.fromkeys(types)]
+    groups.append(("all answerable", answered))
+    for name, picked in groups:
+        if not picked:
+            continue
+        cells = []
+        for key, _, form in ANSWER_COLUMNS:
+            value = m.mean([r.metrics.get(key) for r in picked])
+            cells.append("–" if value is None else form.format(value))
+        rows.append(_row([name, str(len(picked)), *cells]))
     return rows
 
 
@@ -250,7 +286,7 @@ def plot_metrics(summary: dict[str, dict[str, Any]], systems: list[str], path: P
     """Grouped bars: the headline metrics, one bar per system, with 95% interval whiskers."""
     plt = _pyplot()
     names = [n for n in (*RETRIEVAL_METRICS, *ANSWER_METRICS, *JUDGE_METRICS)
-             if n != "correctness" and any(n in summary.get(s, {}) for s in systems)]
+             if n not in ("correctness", "words") and any(n in summary.get(s, {}) for s in systems)]
     fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.9), 4.5))
     width = 0.8 / max(len(systems), 1)
     for i, s in enumerate(systems):

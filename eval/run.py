@@ -34,11 +34,24 @@ ANSWER_METRICS = {
     "refusal_accuracy": "refusal acc.", "citation_valid": "citations valid",
     "citation_precision": "citation prec.", "citation_recall": "citation rec.",
     "citation_support": "citation support", "key_fact_recall": "key-fact recall",
-    "answer_similarity": "similarity to ref.",
+    "answer_similarity": "similarity to ref.", "words": "answer words",
+    "faithful": "faithful",
+}
+# Reference points for the answers' content (ours is the extractive answer above): pasting the
+# top paper's whole abstract, and the best extract of gold sentences in as many words as ours.
+REFERENCE_METRICS = {
+    "baseline_key_fact_recall": "whole top abstract: key-fact recall",
+    "baseline_words": "whole top abstract: words",
+    "oracle_key_fact_recall": "oracle extract: key-fact recall",
+    "oracle_words": "oracle extract: words",
 }
 JUDGE_METRICS = {"faithfulness": "faithfulness (LLM)", "relevancy": "relevancy (LLM)",
                  "correctness": "correctness 1-5 (LLM)"}
-METRICS = {**RETRIEVAL_METRICS, **ANSWER_METRICS, **JUDGE_METRICS}
+METRICS = {**RETRIEVAL_METRICS, **ANSWER_METRICS, **REFERENCE_METRICS, **JUDGE_METRICS}
+# Metrics where higher is better: the ones a comparison gates on (answer words are a length,
+# and the reference answers do not depend on ours, except through that length).
+GATED_METRICS = tuple(name for name in METRICS
+                      if name != "words" and name not in REFERENCE_METRICS)
 
 Progress = Callable[[str, int, int], None]  # (system, questions done, questions in all)
 
@@ -188,7 +201,7 @@ def _answer(engine: Any, q: EvalQuestion, result: QuestionResult, supports: m.Ju
         answer: Answer = engine.answer(q.question)
     except PaperchatError as exc:  # one failed question is a row in the report, not a crash
         result.error = str(exc)
-        result.metrics.update(dict.fromkeys(ANSWER_METRICS))
+        result.metrics.update(dict.fromkeys({**ANSWER_METRICS, **REFERENCE_METRICS}))
         result.metrics["refusal_accuracy"] = 0.0
         return
     result.answer_seconds = answer.timings.get("total", time.perf_counter() - started)
@@ -198,6 +211,9 @@ def _answer(engine: Any, q: EvalQuestion, result: QuestionResult, supports: m.Ju
     result.probability = answer.probability
     result.cited = [c.paper_id for c in answer.citations]
     result.metrics.update(answer_metrics(q, answer, supports, similarity, abstracts))
+    if q.answerable and not answer.refused:
+        top = result.retrieved[0] if result.retrieved else None
+        result.metrics.update(reference_metrics(q, result.metrics.get("words"), top, abstracts))
 
 
 def answer_metrics(q: EvalQuestion, answer: Answer, supports: m.Judge, similarity: Any,
@@ -226,7 +242,30 @@ def answer_metrics(q: EvalQuestion, answer: Answer, supports: m.Judge, similarit
     scores["citation_support"] = m.citation_support(m.cited_sentences(answer.text), supports,
                                                     passages)
     scores["key_fact_recall"] = m.key_fact_recall(answer.text, q.key_facts)
+    scores["words"] = float(m.answer_words(answer.text))
+    titles = {c.n: f"{c.title}\n{' '.join(c.urls)}" for c in answer.citations}
+    scores["faithful"] = m.faithful(
+        answer.text, {n: f"{titles[n]}\n{passages[n]}" for n in passages})
     return scores
+
+
+def reference_metrics(q: EvalQuestion, words: float | None, top: str | None,
+                      abstracts: dict[str, str]) -> dict[str, float | None]:
+    """Key facts and words of the two reference answers: the whole abstract of the top
+    retrieved paper (a baseline ours must beat), and the oracle extract of gold sentences in
+    the words our answer took (the ceiling of extraction)."""
+    from rag.sentences import split_sentences
+
+    out: dict[str, float | None] = dict.fromkeys(REFERENCE_METRICS)
+    if top is not None and top in abstracts:
+        out["baseline_key_fact_recall"] = m.key_fact_recall(abstracts[top], q.key_facts)
+        out["baseline_words"] = float(m.answer_words(abstracts[top]))
+    if q.key_facts and words:
+        gold = [s for pid in q.gold_paper_ids for s in split_sentences(abstracts.get(pid, ""))]
+        oracle = m.oracle_extract(q.key_facts, gold, int(words))
+        out["oracle_key_fact_recall"] = m.key_fact_recall(oracle, q.key_facts)
+        out["oracle_words"] = float(m.answer_words(oracle))
+    return out
 
 
 def _public_settings(settings: Settings) -> dict[str, Any]:

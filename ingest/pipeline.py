@@ -18,6 +18,7 @@ from typing import Literal
 
 from ingest.chunking import Chunk, Chunker
 from ingest.records import Paper
+from ingest.sentence_index import sentence_records
 from ingest.settings import Settings
 from ingest.sources import Format, collect
 from ingest.store import Held, PaperStore
@@ -129,11 +130,19 @@ def run_ingest(
         wanted = {p.paper_id for p in collected.papers}
         stale = [pid for pid in held if pid not in wanted]
 
+    # Stores built before sentences were stored at ingest get them now, once.
+    embedding = {p.paper_id for p in to_embed}
+    with_sentences = store.papers_with_sentences()
+    backfill = [p for p in collected.papers
+                if p.paper_id not in embedding and p.paper_id not in with_sentences]
+
     changed = bool(to_embed or meta_only or stale)
     if changed:
         store.begin_write()
     if to_embed:
         summary.chunks_written = _embed_and_write(settings, store, to_embed, progress)
+    if backfill:
+        _embed_sentences(settings, store, backfill)
     if meta_only:
         store.update_metadata(meta_only, {p.paper_id: held[p.paper_id].n_chunks for p in meta_only})
     if stale:
@@ -177,10 +186,20 @@ def _embed_and_write(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-write") as writer:
         try:
             for group, chunks in zip(groups, chunked, strict=True):
-                vectors = embedder.embed([c.embed_text for c in chunks])
+                records = sentence_records(group)
+                vectors = embedder.embed([c.embed_text for c in chunks] + [r.text for r in records])
+                sentences = (records, vectors[len(chunks):])
                 landed()
-                pending = (writer.submit(store.replace, group, chunks, vectors), len(chunks))
+                pending = (writer.submit(store.replace, group, chunks, vectors[:len(chunks)],
+                                         sentences), len(chunks))
             landed()
         finally:
             bar.close()
     return written
+
+
+def _embed_sentences(settings: Settings, store: PaperStore, papers: list[Paper]) -> None:
+    """Sentence vectors for papers whose chunks are stored already (older stores)."""
+    for start in range(0, len(papers), WRITE_GROUP):
+        records = sentence_records(papers[start : start + WRITE_GROUP])
+        store.sentences.write(records, settings.embedder.embed([r.text for r in records]))

@@ -132,19 +132,69 @@ class AnswerSettings(_Group):
         "extractive",
         description="Who writes the answer: 'extractive' (offline, no LLM) or an LLM provider.",
     )
-    max_sentences: int = Field(6, ge=1, description="Sentences in an extractive answer.")
-    sentences_per_paper: int = Field(
-        2, ge=1, description="Most sentences an extractive answer takes from one abstract."
-    )
-    mmr_lambda: float = Field(
-        0.7,
-        ge=0,
-        le=1,
-        description="Extractive sentence choice: relevance (1) versus diversity (0).",
-    )
     sentence_floor: float = Field(
         0.25,
         description="Extractive answers skip sentences less similar than this to the question.",
+    )
+    sentence_margin: float = Field(
+        0.2,
+        ge=0,
+        description="Surveys and open answers skip papers whose best sentence is this far below "
+        "the best paper's best sentence (cosine similarity to the question).",
+    )
+    method_lift: float = Field(
+        0.3,
+        description="Added to a method sentence's similarity to the question when choosing what "
+        "an extractive answer says (on dev, method and result sentences held a key fact three "
+        "times as often as problem sentences).",
+    )
+    result_lift: float = Field(0.25, description="Added to a result sentence's similarity.")
+    problem_lift: float = Field(-0.3, description="Added to a problem sentence's similarity.")
+    other_lift: float = Field(
+        -0.3, description="Added to the similarity of a sentence that is none of the above."
+    )
+    number_lift: float = Field(
+        0.2,
+        description="Added again to a result sentence with a measured number (2.3x, 45%), twice "
+        "when the question asks for a measured outcome (how much, faster).",
+    )
+    one_paper_ratio: float = Field(
+        0.85,
+        ge=0,
+        le=1,
+        description="Without a question analysis, an answer is about one paper when the second "
+        "paper's fused score is below this share of the first's.",
+    )
+    related_ratio: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="An answer about one paper adds other papers, after 'Related:', only when "
+        "their fused score is at least this share of its own.",
+    )
+    survey_ratio: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Surveys and open answers cover the papers whose fused score is at least "
+        "this share of the top paper's.",
+    )
+    one_paper_words: int = Field(
+        85, ge=10, description="Word budget of an answer about one paper (2 to 4 sentences)."
+    )
+    sentence_words: int = Field(
+        30, ge=0, description="Sentences of an answer about one paper longer than this are "
+        "shortened at clause boundaries (0: kept whole)."
+    )
+    answer_words: int = Field(
+        110, ge=20, description="Word budget of an open answer over several papers."
+    )
+    point_words: int = Field(
+        25, ge=5, description="Most words of one sentence in a survey or comparison point "
+        "(longer ones are shortened at clause boundaries)."
+    )
+    cell_words: int = Field(
+        14, ge=3, description="Most words of a table cell (shortened at clause boundaries)."
     )
     decline_below: float | None = Field(
         None,

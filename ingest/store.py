@@ -22,6 +22,7 @@ import numpy as np
 from ingest.errors import ModelMismatch, StoreMissing, StoreUnavailable
 from ingest.lexical import LexicalIndex
 from ingest.names import paper_names
+from ingest.sentence_index import SentenceIndex, SentenceRecord, StoredSentences
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -125,6 +126,7 @@ class PaperStore:
         self.collection = collection
         self._lexical: LexicalIndex | None = None
         self._lexical_lock = threading.Lock()
+        self.sentences = SentenceIndex(client, settings.collection, self._call, self._batch)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -207,13 +209,14 @@ class PaperStore:
     def drop(cls, settings: Settings) -> None:
         """Delete the collection and its BM25 index (for ``ingest --rebuild``)."""
         client = connect(settings)
-        try:
-            client.delete_collection(settings.collection)
-        except Exception as exc:
-            if _is_connection_error(exc):
-                raise StoreUnavailable(
-                    f"Cannot reach the Chroma server at {settings.chroma_url}"
-                ) from exc
+        for name in (settings.collection, settings.collection + "-sentences"):
+            try:
+                client.delete_collection(name)
+            except Exception as exc:
+                if _is_connection_error(exc):
+                    raise StoreUnavailable(
+                        f"Cannot reach the Chroma server at {settings.chroma_url}"
+                    ) from exc
         import shutil
 
         shutil.rmtree(_lexical_dir(settings), ignore_errors=True)
@@ -267,6 +270,14 @@ class PaperStore:
         for meta, doc in rows:
             out.setdefault(str(meta["paper_id"]), []).append(doc)
         return out
+
+    def sentences_of(self, paper_ids: Sequence[str]) -> dict[str, StoredSentences]:
+        """The stored sentences (roles, vectors) of these papers; absent for papers ingested
+        before sentences were stored."""
+        return self.sentences.of(paper_ids)
+
+    def papers_with_sentences(self) -> set[str]:
+        return self.sentences.papers_held(lambda c, **kw: self._get(collection=c, **kw))
 
     def dense(
         self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
@@ -324,12 +335,16 @@ class PaperStore:
     # -- writing ------------------------------------------------------------------------------
 
     def replace(
-        self, papers: Sequence[Paper], chunks: Sequence[Chunk], vectors: np.ndarray
+        self, papers: Sequence[Paper], chunks: Sequence[Chunk], vectors: np.ndarray,
+        sentences: tuple[Sequence[SentenceRecord], np.ndarray] | None = None,
     ) -> None:
-        """Write these papers' chunks, replacing whatever the store held for them."""
+        """Write these papers' chunks (and sentences), replacing whatever the store held for
+        them. Sentences land first: a paper whose chunks are all present has its sentences."""
         by_paper: dict[str, int] = Counter(c.paper_id for c in chunks)
         meta_of = {p.paper_id: p for p in papers}
         self.delete([p.paper_id for p in papers])
+        if sentences is not None:
+            self.sentences.write(*sentences)
         ids, docs, metas = [], [], []
         for chunk in chunks:
             ids.append(chunk.id)
@@ -366,6 +381,7 @@ class PaperStore:
         for start in range(0, len(paper_ids), 500):
             part = list(paper_ids[start : start + 500])
             self._call(self.collection.delete, where={"paper_id": {"$in": part}})
+        self.sentences.delete(paper_ids)
 
     def begin_write(self) -> None:
         """Mark the store as being written, so no reader trusts a BM25 index built before."""
@@ -392,10 +408,11 @@ class PaperStore:
         """``collection.get`` in pages: one call for 100k records fails inside Chroma's SQLite
         ("too many SQL variables"), so read ``GET_PAGE`` at a time and join the pages."""
         include = kwargs.get("include", [])
+        collection = kwargs.pop("collection", None) or self.collection
         out: dict[str, list[Any]] = {"ids": [], **{name: [] for name in include}}
         offset = 0
         while True:
-            page = self._call(self.collection.get, limit=GET_PAGE, offset=offset, **kwargs)
+            page = self._call(collection.get, limit=GET_PAGE, offset=offset, **kwargs)
             out["ids"] += page["ids"]
             for name in include:
                 out[name] += page[name] or []

@@ -100,8 +100,12 @@ class Engine:
 
     def _bank_unlocked(self) -> SentenceBank:
         if self._bank is None:
-            self._bank = SentenceBank(self.settings.embedder, self.settings.sentences_dir)
+            self._bank = SentenceBank(self.settings.embedder, self.settings.sentences_dir,
+                                      stored=self._stored_sentences)
         return self._bank
+
+    def _stored_sentences(self, paper_ids: list[str]) -> dict[str, Any]:
+        return self.retriever.store.sentences_of(paper_ids)
 
     # -- the API ------------------------------------------------------------------------------
 

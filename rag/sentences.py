@@ -1,10 +1,11 @@
-"""Abstract sentences and their embeddings, split and embedded on first use and kept in an LRU.
+"""Abstract sentences with their roles and embeddings, kept in an LRU in front of the store.
 
 The extractive answerer and the citation checks both compare a question or a claim with the
-sentences of a few retrieved abstracts. Embedding those sentences is the costly part, so each
-paper's sentences are embedded once (in one batch with the other papers missing from the cache),
-kept in memory while the paper keeps being retrieved, and saved beside the store, keyed by the
-model and the abstract's text, so that later processes need not embed them again.
+sentences of a few retrieved abstracts. Ingest stores every sentence's vector and role
+(``ingest/sentence_index.py``), so an answer reads them with one store call and keeps them in
+memory while the paper keeps being retrieved. Stores built before that have no sentences: their
+papers' sentences are embedded on first use (with a notice), saved beside the store keyed by
+the model and the abstract's text, so that later processes need not embed them again.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,12 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ingest.embedder import Embedder
+    from ingest.sentence_index import StoredSentences
+
+Stored = Callable[[list[str]], "dict[str, StoredSentences]"]
+FALLBACK_NOTICE = ("This store was built before sentence vectors were stored at ingest, so this "
+                   "answer embedded its papers' sentences first; run `paperchat ingest` again "
+                   "once to store them.")
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +46,7 @@ _OPENERS = re.compile(
     r"^(?:however|moreover|furthermore|additionally|in addition|specifically|to this end|"
     r"nevertheless|nonetheless|yet|instead|in contrast|on the other hand|"
     r"finally|consequently|therefore|thus|hence|notably|importantly|in particular|"
+    r"in essence|in short|in summary|concretely|intuitively|technically|empirically|"
     r"in this (?:paper|work|study)|in this regard|as a result|overall|besides|meanwhile|"
     r"to address (?:this|these)(?: issues?| challenges?| limitations?| problems?| gaps?)?|"
     r"to tackle (?:this|these)(?: issues?| challenges?)?|building on this)\s*,\s*",
@@ -70,6 +78,13 @@ class PaperSentences:
     paper_id: str
     sentences: list[str]
     vectors: np.ndarray  # (len(sentences), dim), unit length
+    roles: list[str] = field(default_factory=list)  # problem | method | result | other
+
+    def __post_init__(self) -> None:
+        if len(self.roles) != len(self.sentences):
+            from ingest.roles import tag_roles
+
+            object.__setattr__(self, "roles", list(tag_roles(self.sentences)))
 
 
 class SentenceBank:
@@ -77,11 +92,13 @@ class SentenceBank:
     and, when given a folder, on disk (so the next process starts warm)."""
 
     def __init__(
-        self, embedder: Embedder, folder: Path | None = None, capacity: int = 4096
+        self, embedder: Embedder, folder: Path | None = None, capacity: int = 4096,
+        stored: Stored | None = None,
     ) -> None:
         self.embedder = embedder
         self.folder = folder
         self.capacity = capacity
+        self.stored = stored  # reads sentences the ingest stored: the usual source
         self._cache: OrderedDict[str, PaperSentences] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -89,10 +106,12 @@ class SentenceBank:
         digest = hashlib.sha1(f"{self.embedder.name}\n{abstract}".encode()).hexdigest()[:16]
         return f"{paper_id}-{digest}"
 
-    def get(self, papers: Sequence[tuple[str, str]]) -> dict[str, PaperSentences]:
-        """Sentences of each (paper_id, abstract); the missing ones are embedded in one batch."""
+    def get(self, papers: Sequence[tuple[str, str]],
+            notices: list[str] | None = None) -> dict[str, PaperSentences]:
+        """Sentences of each (paper_id, abstract): from memory, else from the store (one read
+        for all), else embedded in one batch (``notices`` then gets a line saying so)."""
         out: dict[str, PaperSentences] = {}
-        missing: list[tuple[str, str, str]] = []
+        unseen: list[tuple[str, str, str]] = []
         for pid, abstract in papers:
             key = self.key(pid, abstract)
             with self._lock:
@@ -100,13 +119,25 @@ class SentenceBank:
                 if hit is not None:
                     self._cache.move_to_end(key)
             if hit is None:
+                unseen.append((pid, abstract, key))
+            else:
+                out[pid] = hit
+        stored = self.stored([pid for pid, _, _ in unseen]) if unseen and self.stored else {}
+        missing: list[tuple[str, str, str]] = []
+        for pid, abstract, key in unseen:
+            held = stored.get(pid)
+            hit = None
+            if held is not None and held.sentences == split_sentences(abstract):
+                hit = PaperSentences(pid, held.sentences, held.vectors, list(held.roles))
+            if hit is None:
                 hit = self._load(key, pid)
-                if hit is not None:
-                    self._remember(key, hit)
             if hit is None:
                 missing.append((pid, abstract, key))
             else:
+                self._remember(key, hit)
                 out[pid] = hit
+        if missing and notices is not None and self.stored is not None:
+            notices.append(FALLBACK_NOTICE)
         if missing:
             splits = [split_sentences(abstract) for _, abstract, _ in missing]
             vectors = self.embedder.embed([s for sents in splits for s in sents])
@@ -166,3 +197,131 @@ class SentenceBank:
             os.replace(tmp, self.folder / f"{key}.npz")  # readers never see half a file
         except OSError as exc:  # a read-only home only costs speed: the LRU holds the entry
             _log.warning("cannot save sentence vectors in %s: %s", self.folder, exc)
+
+
+# -- shortening at clause boundaries -----------------------------------------------------------
+
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+|\s+(?=--\s)|(?<=\s--)\s+|(?<= that)\s+")
+# "that" ends a clause only after a verb of showing ("results show that | X is faster").
+_SHOW_THAT = re.compile(r"\b(?:show|shows|showing|demonstrate|demonstrates|demonstrating|"
+                        r"reveal|reveals|indicate|indicates|confirm|confirms|find|finds|found) "
+                        r"that$", re.IGNORECASE)
+# A span that starts inside a phrase ("including X,", "such as Y,") does not read on its own.
+_MID_PHRASE = re.compile(r"^(?:including|such as|such that|so that|e\.g|i\.e|especially|"
+                         r"particularly|like|respectively|and|or|as well as|with|without|where|"
+                         r"when|whereas|while|as|by|for|from|to|in|on|at|of|via|than|[a-z]+ing)\b")
+# A trailing purpose clause that points back ("..., to address this challenge.").
+_BACK_TAIL = re.compile(
+    r",?\s+(?:in order )?to (?:address|tackle|overcome|solve|mitigate|alleviate|remedy|fill|"
+    r"bridge|resolve|meet|handle) (?:this|these|that|those|such|the above)(?: \w+){0,2}"
+    r"(?=[.;]?$)",
+    re.IGNORECASE,
+)
+_LEADING_JOINER = re.compile(r"^(?:(?:and|but|or|while|whereas|which|thereby|thus|so|then|"
+                             r"respectively)\b\s*,?\s*|(?:show|shows|showing|demonstrate|"
+                             r"demonstrates|demonstrating|reveal|reveals|indicate|indicates|"
+                             r"confirm|confirms|find|finds|found) that\s+)+", re.IGNORECASE)
+# A connective that points back ("To address this issue,", "Based on these findings,"): cut
+# with its comma, the rest of the sentence stands alone.
+_BACK_CONNECTIVE = re.compile(
+    r"^(?:(?:to|in order to) (?:address|tackle|overcome|solve|fill|bridge|close|mitigate|"
+    r"remedy|alleviate|resolve|handle|meet|fix)\b[^,]{0,80}?\b(?:this|these|that|those|such|"
+    r"the (?:gap|issue|problem|challenge|limitation)s?)\b[^,]{0,60}|"
+    r"(?:based on|motivated by|inspired by|given|building on|despite|with|following|from|"
+    r"guided by|driven by) (?:this|these|that|those|such)\b[^,]{0,60}|"
+    r"to (?:this|that) end|in this way|by doing so|as such|for this (?:reason|purpose)|"
+    r"in light of (?:this|these)[^,]{0,60}|to (?:do|achieve) (?:this|so)|"
+    r"to fill (?:this|the) gap[^,]{0,40}),\s*",
+    re.IGNORECASE,
+)
+# A sentence that opens pointing back at the one before it ("This results in ...",
+# "These models enable ..."), unless it points at the paper itself ("This paper ...").
+_POINTS_BACK = re.compile(
+    r"^(?:(?:this|these|those|that|such)\b(?!\s+(?:paper|work|study|article|survey|report|"
+    r"thesis)\b)|(?:it|its|they|their|them|both|the latter|the former|the resulting|"
+    r"the above|as a result|consequently|accordingly|then|second(?:ly)?|third(?:ly)?|"
+    r"next|finally|also|further|thus|hence|therefore|in turn|together)\b)",
+    re.IGNORECASE,
+)
+
+
+def cut_back_connective(sentence: str) -> str:
+    """The sentence without an opener that points back ("To address this, we ..." -> "We
+    ..."), and without a leading discourse opener ("However, ...")."""
+    short = _BACK_CONNECTIVE.sub("", sentence, count=1)
+    short = _OPENERS.sub("", short, count=1)
+    short = _BACK_TAIL.sub("", short, count=1)
+    if short != sentence and short:
+        short = short[0].upper() + short[1:]
+    return short
+
+
+# Openers that relate a sentence to the one before it, so that it means little without it.
+_RELATES_BACK = re.compile(r"^(?:in contrast|by contrast|conversely|on the other hand|similarly|"
+                           r"likewise|instead|in comparison|unlike (?:this|these|that|them|it))\b",
+                           re.IGNORECASE)
+
+
+def points_back(sentence: str) -> bool:
+    """True when the sentence, once its connective is cut, still needs the one before it."""
+    return bool(_RELATES_BACK.match(sentence.strip())
+                or _POINTS_BACK.match(cut_back_connective(sentence)))
+
+
+def clauses(sentence: str) -> list[str]:
+    """The sentence cut at clause boundaries (after ",", ";", ":", around "--"); joined with
+    single spaces they give the sentence back."""
+    parts: list[str] = []
+    for piece in _CLAUSE_END.split(" ".join(sentence.split())):
+        if not piece:
+            continue
+        if parts and parts[-1].endswith(" that") and not _SHOW_THAT.search(parts[-1]):
+            parts[-1] += " " + piece
+        else:
+            parts.append(piece)
+    return parts
+
+
+def _in_list(parts: list[str], i: int) -> bool:
+    """Whether the cut before ``parts[i]`` falls inside a list ("Llama, Falcon, and Mistral")
+    rather than between clauses."""
+    def item(k: int) -> bool:  # "Falcon," in "Llama, Falcon, and Mistral"
+        return 0 < k < len(parts) and len(parts[k].split()) <= 2 and parts[k].endswith(",")
+
+    return item(i - 1) or item(i) or (
+        parts[i - 1].endswith(",") and bool(re.match(r"(?i)(?:and|or)\b", parts[i])))
+
+
+def clip(sentence: str, max_words: int, prefer: Callable[[str], float] | None = None,
+         *, keep_start: bool = False) -> str:
+    """A shortening of ``sentence`` to at most ``max_words`` words that keeps a run of whole
+    clauses: the run ``prefer`` scores highest (longer wins ties); with ``keep_start``, a run
+    from the sentence's start (its subject stays; for prose). Only words of the sentence remain;
+    a clause longer than the limit is kept whole rather than cut mid-clause."""
+    text = " ".join(sentence.split()) if keep_start else cut_back_connective(
+        " ".join(sentence.split()))
+    if len(text.split()) <= max_words:
+        return text
+    parts = clauses(text)
+    best, best_score = parts[0], -float("inf")
+    for i in range(1 if keep_start else len(parts)):
+        if i > 0 and _in_list(parts, i):
+            continue
+        for j in range(i + 1, len(parts) + 1):
+            if j < len(parts) and _in_list(parts, j):
+                continue
+            span = " ".join(parts[i:j])
+            n = len(span.split())
+            score = (prefer(span) if prefer else 0.0) + 0.01 * min(n, max_words) \
+                - 0.03 * max(0, n - max_words) - (0.3 if re.match(r"(?i)to |in order", span)
+                                                     else 0.0) \
+                - (0.6 if i > 0 and _MID_PHRASE.match(span) else 0.0)
+            if score > best_score:
+                best, best_score = span, score
+            if n > max_words:
+                break
+    best = _LEADING_JOINER.sub("", best.strip()).rstrip(",;: -")
+    if best and best[-1].isalnum() and text.rstrip().endswith(".") and \
+            text.rstrip().endswith(best + "."):
+        best += "."
+    return best[0].upper() + best[1:] if best else text

@@ -55,6 +55,16 @@ class Citation:
 
 
 @dataclass
+class TableRow:
+    """One row of an answer's table: a paper (source ``[n]``) or a named item that is missing
+    (``n`` 0, no paper). ``cells`` by column: paper, problem, approach, result, code."""
+
+    paper_id: str
+    n: int
+    cells: dict[str, str]
+
+
+@dataclass
 class Flag:
     """A sentence of an LLM answer that failed a citation check."""
 
@@ -76,6 +86,7 @@ class Answer:
     probability: float | None = None  # calibrated P(the corpus covers the question)
     closest: list[RetrievedPaper] = field(default_factory=list)  # shown when refused
     flags: list[Flag] = field(default_factory=list)
+    table: list[TableRow] = field(default_factory=list)  # rows of the answer's table, if any
     notices: list[str] = field(default_factory=list)  # e.g. "question truncated", "LLM down"
     answerer: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, and "total"
@@ -94,6 +105,7 @@ class Answer:
             "closest": [{"paper_id": p.paper_id, "title": p.title, "score": p.score}
                         for p in self.closest],
             "flags": [asdict(f) for f in self.flags],
+            "table": [asdict(r) for r in self.table],
             "notices": self.notices,
             "answerer": self.answerer,
         }

@@ -190,6 +190,10 @@ def test_an_ingest_killed_midway_and_run_again_leaves_a_complete_store(
     assert summary.added + summary.updated > 0 and summary.unchanged > 0
     assert all(h.complete for h in store.inventory().values())
     assert len(store.lexical().paper_ids) == 624
+    # every paper has all of its sentences, once: written before its chunks, deleted with them
+    sentences = store.sentences.collection().get(include=[])["ids"]  # type: ignore[union-attr]
+    assert len(sentences) == len(set(sentences)) == expected.sentences.collection().count()
+    assert store.papers_with_sentences() == set(store.papers())
 
 
 def test_reads_of_the_whole_store_come_in_pages(
@@ -202,3 +206,35 @@ def test_reads_of_the_whole_store_come_in_pages(
     store = tiny_settings.store()
     assert len(store.papers()) == 6
     assert len(store.inventory()) == 6 and all(h.complete for h in store.inventory().values())
+
+
+def test_ingest_stores_each_abstract_sentence_with_its_role_and_vector(
+    tiny_settings: Settings, tmp_path: Path
+) -> None:
+    from rag.sentences import split_sentences
+
+    run_ingest(tiny_settings, [TINY])
+    store = tiny_settings.store()
+    papers = store.papers()
+    held = store.sentences_of(list(papers))
+    assert set(held) == set(papers)
+    for pid, paper in papers.items():
+        assert held[pid].sentences == split_sentences(paper.abstract)
+        assert set(held[pid].roles) <= {"problem", "method", "result", "other"}
+        assert held[pid].vectors.shape == (len(held[pid].sentences), 384)
+    # a changed abstract replaces its sentences; a pruned paper takes them along
+    first = sorted(papers)[0]
+    store.delete([first])
+    assert first not in store.sentences_of([first])
+
+
+def test_a_store_built_before_sentences_were_stored_gets_them_on_the_next_ingest(
+    tiny_settings: Settings,
+) -> None:
+    run_ingest(tiny_settings, [TINY])
+    store = tiny_settings.store()
+    store.sentences.drop()  # as a store from before this feature
+    assert store.sentences_of(list(store.papers())) == {}
+    summary = run_ingest(tiny_settings, [TINY])
+    assert summary.chunks_written == 0  # chunks untouched, only sentences embedded
+    assert tiny_settings.store().papers_with_sentences() == set(store.papers())

@@ -119,3 +119,14 @@ def test_the_api_answer_lists_numbered_sources_with_their_links() -> None:
 
 def test_the_empty_panel_says_what_will_appear() -> None:
     assert "Sources of the answers appear here" in render.sources_panel([], {})
+
+
+def test_an_answer_table_stays_a_markdown_table_with_linked_citations_in_its_rows() -> None:
+    text = ("| paper | approach | reported result | code |\n| --- | --- | --- | --- |\n"
+            "| **TPI-LLM** [1] | serves 70B models on edge devices | 80% less latency |  |")
+    chat = render.chat_message(tpi_answer(text), turn=1)
+    lines = chat.splitlines()
+    assert lines[:2] == ["| paper | approach | reported result | code |",
+                         "| --- | --- | --- | --- |"]
+    link = '<a href="#src-1-1" class="cite" data-n="1">[1]</a>'
+    assert lines[2].startswith(f"| **TPI-LLM** {link} |")

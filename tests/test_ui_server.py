@@ -237,6 +237,27 @@ def test_a_declined_question_shows_its_reason_and_the_closest_papers(
     assert "Mooncake is not in the corpus" in page.locator("#chat").inner_text()
 
 
+def test_a_survey_answer_renders_its_table_with_a_linked_citation_in_each_row(
+    server: Server, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url)
+    ask_in_page(page, "Summarize the techniques for speculative decoding")
+    page.locator("#chat table a.cite").first.wait_for()
+    rows = page.locator("#chat table tbody tr")
+    assert rows.count() >= 3
+    assert page.locator("#chat table thead").inner_text().split() == \
+        ["paper", "approach", "reported", "result", "code"]
+    for i in range(rows.count()):
+        assert rows.nth(i).locator("a.cite").count() == 1
+    link = rows.nth(1).locator("a.cite")
+    link.click()
+    expect(page.locator(link.get_attribute("href") or "")).to_be_in_viewport()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-table.png"))
+
+
 def test_follow_ups_use_the_conversation_and_clear_starts_over(server: Server, page: Any) -> None:
     page.goto(server.url)
     ask_in_page(page, "What does TPI-LLM do?")
