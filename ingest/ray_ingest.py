@@ -32,6 +32,7 @@ import numpy as np
 from ingest.errors import PaperchatError
 from ingest.pipeline import IngestSummary, Progress, ProgressFactory, redo
 from ingest.records import Paper, Problem
+from ingest.sentence_index import SentenceRecord, sentence_records
 from ingest.settings import Settings
 from ingest.shards import Part, plan, read_part
 from ingest.sources import Format
@@ -114,7 +115,11 @@ def _take(row: dict[str, Any], summary: IngestSummary, problems: _Problems,
         if todo in ("add", "embed"):
             texts = json.loads(str(row["texts"]))
             vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(texts), -1)
-            writer.replace(_paper(row["paper"]), texts, vectors)
+            paper = _paper(row["paper"])
+            records = sentence_records([paper])
+            sentences = np.frombuffer(row["sentence_vectors"], dtype=np.float32).reshape(
+                len(records), vectors.shape[1])
+            writer.replace(paper, texts, vectors, (records, sentences))
         elif todo == "metadata":
             writer.update_metadata(_paper(row["paper"]), int(row["held_chunks"]))
 
@@ -364,15 +369,26 @@ class _Embed:
             i: self.chunker.chunk(_paper(batch["paper"][i]))
             for i in range(len(todo)) if todo[i] in ("add", "embed")
         }
-        vectors = self.embedder.embed([c.embed_text for cs in chunked.values() for c in cs])
-        texts, blobs, at = [], [], 0
+        # Each paper's abstract sentences are embedded with its chunks, as the local path does
+        # (the driver derives the same records from the paper: sentence_records is pure).
+        sentences = {i: [r.text for r in sentence_records([_paper(batch["paper"][i])])]
+                     for i in chunked}
+        vectors = self.embedder.embed(
+            [c.embed_text for cs in chunked.values() for c in cs]
+            + [t for ts in sentences.values() for t in ts])
+        texts, blobs, sentence_blobs, at = [], [], [], 0
         for i in range(len(todo)):
             chunks = chunked.get(i, [])
             texts.append(json.dumps([c.text for c in chunks], ensure_ascii=False))
             blobs.append(np.ascontiguousarray(vectors[at : at + len(chunks)]).tobytes())
             at += len(chunks)
+        for i in range(len(todo)):
+            n = len(sentences.get(i, []))
+            sentence_blobs.append(np.ascontiguousarray(vectors[at : at + n]).tobytes())
+            at += n
         return {**batch, "texts": np.array(texts, dtype=object),
-                "vectors": np.array(blobs, dtype=object)}
+                "vectors": np.array(blobs, dtype=object),
+                "sentence_vectors": np.array(sentence_blobs, dtype=object)}
 
 
 # -- writing (this process) ---------------------------------------------------------------------
@@ -394,15 +410,20 @@ class _Writer:
         self.papers: list[Paper] = []
         self.chunks: list[Chunk] = []
         self.vectors: list[np.ndarray] = []
+        self.sentence_records: list[SentenceRecord] = []
+        self.sentence_vectors: list[np.ndarray] = []
         self.meta: list[tuple[Paper, int]] = []
         self.stale: list[str] = []
 
-    def replace(self, paper: Paper, texts: list[str], vectors: np.ndarray) -> None:
+    def replace(self, paper: Paper, texts: list[str], vectors: np.ndarray,
+                sentences: tuple[list[SentenceRecord], np.ndarray]) -> None:
         from ingest.chunking import Chunk
 
         self.papers.append(paper)
         self.chunks += [Chunk(paper.paper_id, i, t, t) for i, t in enumerate(texts)]
         self.vectors.append(vectors)
+        self.sentence_records += sentences[0]
+        self.sentence_vectors.append(sentences[1])
         if len(self.papers) >= self.group:
             self._flush()
 
@@ -442,14 +463,19 @@ class _Writer:
         vectors = (
             np.concatenate(self.vectors) if self.vectors else np.zeros((0, 0), np.float32)
         )
+        sentences = (self.sentence_records, np.concatenate(self.sentence_vectors)
+                     if self.sentence_vectors else np.zeros((0, 0), np.float32))
         self.papers, self.chunks, self.vectors, self.meta, self.stale = [], [], [], [], []
+        self.sentence_records, self.sentence_vectors = [], []
         self._landed()
-        self.pending = self.pool.submit(self._write, papers, chunks, vectors, meta, stale)
+        self.pending = self.pool.submit(self._write, papers, chunks, vectors, sentences, meta,
+                                        stale)
 
     def _write(self, papers: list[Paper], chunks: list[Chunk], vectors: np.ndarray,
+               sentences: tuple[list[SentenceRecord], np.ndarray],
                meta: list[tuple[Paper, int]], stale: list[str]) -> int:
         if papers:
-            self.store.replace(papers, chunks, vectors)
+            self.store.replace(papers, chunks, vectors, sentences)
         if meta:
             self.store.update_metadata([p for p, _ in meta], {p.paper_id: n for p, n in meta})
         if stale:

@@ -155,6 +155,18 @@ def test_ray_builds_the_same_store_as_the_local_path(
         mine, expected = ours.search(query, 10), theirs.search(query, 10)
         assert [pid for pid, _ in mine] == [pid for pid, _ in expected]
         assert [score for _, score in mine] == pytest.approx([score for _, score in expected])
+    # Same abstract sentences, with their roles and vectors.
+    mine_s, theirs_s = (st.store().sentences.collection().get(
+        include=["documents", "metadatas", "embeddings"]) for st in (ray_home, local))
+    order_m, order_t = (sorted(range(len(g["ids"])), key=g["ids"].__getitem__)
+                        for g in (mine_s, theirs_s))
+    assert [mine_s["ids"][i] for i in order_m] == [theirs_s["ids"][i] for i in order_t]
+    assert len(order_m) > 5000
+    for i, j in zip(order_m, order_t, strict=True):
+        assert mine_s["documents"][i] == theirs_s["documents"][j]
+        assert mine_s["metadatas"][i] == theirs_s["metadatas"][j]
+    assert np.abs(np.asarray(mine_s["embeddings"])[order_m]
+                  - np.asarray(theirs_s["embeddings"])[order_t]).max() < 1e-5
     # Same name index (gathered from the names each paper's metadata holds).
     a, b = Engine(ray_home), Engine(local)
     assert a.analyzer().names.defined == b.analyzer().names.defined
