@@ -280,11 +280,23 @@ def ask(
         _print_sources(final)
 
 
+_VERDICT_MARK = {"supported": "✓", "corrected": "~", "added": "+", "unsupported": "✗"}
+
+
 def _print_sources(answer: Any) -> None:
     for notice in answer.notices:
         typer.secho(f"note: {notice}", fg=typer.colors.YELLOW, err=True)
-    for flag in answer.flags:
-        typer.secho(f"flagged ({flag.reason}): {flag.sentence}", fg=typer.colors.YELLOW, err=True)
+    if answer.sentences:  # an LLM answer: each sentence with its verdict, as checked
+        typer.echo("\nChecked, sentence by sentence:")
+        for s in answer.sentences:
+            marks = "".join(f"[{n}]" for n in s.cites)
+            why = f"  ({s.reason})" if s.reason else ""
+            typer.secho(f"  {_VERDICT_MARK[s.verdict]} {s.verdict:<11} {marks:<6} {s.text}{why}",
+                        fg=typer.colors.YELLOW if s.verdict == "unsupported" else None)
+    else:
+        for flag in answer.flags:
+            typer.secho(f"flagged ({flag.reason}): {flag.sentence}", fg=typer.colors.YELLOW,
+                        err=True)
     if answer.citations:
         typer.echo("\nSources:")
         for c in answer.citations:
@@ -312,6 +324,11 @@ def eval_run(
     support: Annotated[str, typer.Option(
         help="Citation support judge: embedding[:THRESHOLD], nli:MODEL_FOLDER or llm.")] = (
         "embedding"),
+    answerer: Annotated[str | None, typer.Option(
+        help="Also answer each question with this LLM answerer (openai, ollama, llamacpp) and "
+        "compare it with the extractive one in the report.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Only N questions (each type in turn, to keep the mix).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -328,8 +345,13 @@ def eval_run(
     chosen = [s.strip() for s in systems.split(",") if s.strip()]
     if not chosen or any(s not in SYSTEMS for s in chosen):
         raise typer.BadParameter(f"--systems takes some of {', '.join(SYSTEMS)}")
-    settings = load_settings()
-    dataset = load_dataset(split)
+    from eval.answerers import limit_questions, run_answerers
+    from rag.engine import ANSWERERS
+
+    if answerer is not None and answerer not in ANSWERERS[1:]:
+        raise typer.BadParameter(f"--answerer takes one of {', '.join(ANSWERERS[1:])}")
+    settings = load_settings(answer={"answerer": "extractive"} if answerer else {})
+    dataset = limit_questions(load_dataset(split), limit)
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -341,6 +363,14 @@ def eval_run(
                    progress=(lambda *_: bar.update(1)) if bar is not None else None)
     if bar is not None:
         bar.close()
+    if answerer is not None:
+        compared = ("extractive", answerer)
+        bar = None if quiet else tqdm(total=len(dataset) * len(compared), unit="answer",
+                                      desc="answerers", file=sys.stderr, disable=None)
+        run.answerers = run_answerers(settings, dataset, compared,
+                                      progress=(lambda *_: bar.update(1)) if bar else None)
+        if bar is not None:
+            bar.close()
     root = settings.home / "eval"
     folder = out or root / datetime.now().strftime("%Y%m%d-%H%M%S")
     report = write_report(run, folder, latest=root / "latest")
