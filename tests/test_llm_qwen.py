@@ -24,8 +24,8 @@ from tests.llm_server import llama_server
 
 pytestmark = pytest.mark.slow
 
-MISATTRIBUTED = "KIVI uses 2.6x less peak memory than Scissorhands [1]."
-UNSUPPORTED_NUMBER = "Scissorhands cuts the memory of the KV cache by 37x [2]."
+MISATTRIBUTED = "KIVI uses 2.6x less peak memory than Scissorhands [2]."  # [2] is KIVI
+UNSUPPORTED_NUMBER = "Scissorhands cuts the memory of the KV cache by 37x [1]."
 VERDICTS = {"supported", "corrected", "added", "unsupported"}
 
 

@@ -416,6 +416,41 @@ def eval_compare(
         raise typer.Exit(1)
 
 
+@eval_app.command("support")
+@user_errors
+def eval_support(
+    labels: Annotated[Path | None, typer.Option(
+        help="Hand-labelled LLM sentences [default: eval/datasets/llm_sentences.jsonl].")] = None,
+    low: Annotated[float, typer.Option(help="Lowest threshold tried.")] = 0.35,
+    high: Annotated[float, typer.Option(help="Highest threshold tried.")] = 0.8,
+    step: Annotated[float, typer.Option(help="Threshold step.")] = 0.025,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+) -> None:
+    """Calibrate the LLM answers' support check: precision and recall of "unsupported" per
+    threshold, on hand-labelled sentences."""
+    from eval.support import LABELS, calibrate, load_labels
+    from rag.engine import Engine
+
+    settings = load_settings()
+    engine = Engine(settings)
+    items = load_labels(labels or LABELS)
+    steps = int(round((high - low) / step)) + 1
+    result = calibrate(items, engine.papers(), engine.bank,
+                       [round(low + i * step, 4) for i in range(steps)],
+                       settings.answer.support_number_margin)
+    if as_json:
+        emit_json({"labelled": result.labelled, "unsupported": result.unsupported,
+                   "best": result.best, "rows": result.rows})
+        return
+    typer.echo(f"{result.labelled} labelled sentences, {result.unsupported} unsupported; "
+               f"'unsupported' verdict per threshold (now {settings.answer.support_threshold}):")
+    typer.echo("threshold  precision  recall     F1  accuracy  flagged")
+    for r in result.rows:
+        mark = "  <- best F1" if r is result.best else ""
+        typer.echo(f"{r['threshold']:>9.3f}  {r['precision']:>9.3f}  {r['recall']:>6.3f}  "
+                   f"{r['f1']:>5.3f}  {r['accuracy']:>8.3f}  {int(r['flagged']):>7}{mark}")
+
+
 @app.command()
 @user_errors
 def bench(
