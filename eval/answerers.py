@@ -10,9 +10,11 @@ computed here from its text.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval import metrics as m
@@ -89,8 +91,10 @@ def run_answerers(settings: Settings, dataset: Dataset, answerers: Sequence[str]
     engine = Engine(settings.with_overrides(retrieval={"mode": "hybrid"}))
     a = settings.answer
     checker = SupportChecker(engine.bank, a.support_threshold, a.support_number_margin)
-    for name in answerers:  # load models before the clock runs
-        engine.answer(dataset.questions[0].question, answerer=name)
+    engine.answer(dataset.questions[0].question, answerer="extractive")  # embedder, store, BM25
+    for name in answerers:  # load the LLM before the clock runs (not a whole answer)
+        if name != "extractive":
+            _ = engine.answerer(name).llm  # type: ignore[attr-defined]
     rows = []
     for name in answerers:
         for i, q in enumerate(dataset.questions):
@@ -221,3 +225,38 @@ def comparison_markdown(rows: Sequence[AnswerRow]) -> list[str]:
         for name in names)
     lines += ["", f"Sentences: {counts}.", ""]
     return lines
+
+
+def load_rows(path: Path) -> list[AnswerRow]:
+    """The rows of an ``answerers.jsonl`` a run wrote."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rows.append(AnswerRow(**json.loads(line)))
+    return rows
+
+
+def recheck(rows: list[AnswerRow], dataset: Dataset, papers: dict[str, Any],
+            checker: Any) -> list[AnswerRow]:
+    """The LLM rows judged again from what the model wrote (``raw``) with ``checker`` (a new
+    threshold, say); the model's words are the run's, only verdicts, marks and the metrics that
+    depend on them change. Extractive rows are kept as they are (they quote their sources)."""
+    from rag.types import Answer, RetrievedPaper
+
+    questions = {q.id: q for q in dataset.questions}
+    out = []
+    for row in rows:
+        if row.answerer == "extractive" or row.error or row.refused or not row.raw:
+            out.append(row)
+            continue
+        sources = [RetrievedPaper(rank=i, paper_id=pid, title=papers[pid].title, score=0.0,
+                                  abstract=papers[pid].abstract, urls=[])
+                   for i, pid in enumerate(row.retrieved, start=1)]
+        checked = checker.check(row.raw, sources)
+        answer = Answer(question=row.question, text=checked.text, citations=checked.citations,
+                        refused=False, sentences=checked.sentences)
+        metrics = answer_scores(questions[row.id], answer, checked.sentences)
+        metrics.update({k: row.metrics.get(k) for k in ("first_token_seconds", "total_seconds")})
+        out.append(replace(row, answer=checked.text, metrics=metrics,
+                           sentences=[s.as_dict() for s in checked.sentences]))
+    return out

@@ -189,10 +189,12 @@ class AnswerSettings(_Group):
         "still used to check and correct the answer's citations.",
     )
     llm_abstract_sentences: int = Field(
-        5,
+        3,
         ge=0,
-        description="Sentences of each abstract in the prompt: the most similar to the question, "
-        "in the abstract's order. 0 puts whole abstracts.",
+        description="Sentences of each abstract in the prompt: the most similar to the question "
+        "(those that name a method or state a number first), in the abstract's order. 0 puts "
+        "whole abstracts. On two busy cores the 1.5B model reads a prompt at about 16 tokens "
+        "a second: 3 papers of 5 sentences (800 tokens) took 50 s to the first token.",
     )
     fallback_to_extractive: bool = Field(
         True, description="When the LLM is unreachable, answer extractively (with a notice)."

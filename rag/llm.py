@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
 
     from ingest.settings import Settings
     from rag.sentences import SentenceBank
+
+# Sentences that say what a paper proposes or found (a method's name, a number) beat background
+# sentences of the same topic when an abstract is trimmed for the prompt.
+_FINDING = re.compile(r"\b(?:we (?:propose|introduce|present|develop)\w*|named|called|\d)",
+                      re.IGNORECASE)
+FINDING_BONUS = 0.1
 
 # Errors of these SDKs mean the provider failed us (down, wrong model, refused key), not a bug.
 _SDK_MODULES = ("openai", "httpx", "httpcore", "ollama", "llama_cpp")
@@ -72,7 +79,8 @@ class LLMAnswerer(Answerer):
             if len(sentences.sentences) <= a.llm_abstract_sentences:
                 texts.append(paper.abstract)
                 continue
-            sims = sentences.vectors @ ctx.query_vector
+            sims = sentences.vectors @ ctx.query_vector + np.array(
+                [FINDING_BONUS if _FINDING.search(t) else 0.0 for t in sentences.sentences])
             best = sorted(np.argsort(-sims)[: a.llm_abstract_sentences].tolist())
             texts.append(" ".join(sentences.sentences[i] for i in best))
         return shown, texts

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 _MARKS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LEADING_MARKS = re.compile(r"^((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)[\s.,;:]*")
+# Models sometimes cite the prompt's fence itself: "developed in <source n="1">".
+_SOURCE_TAG = re.compile(r'<\s*source\s+n\s*=\s*"?(\d+)"?\s*/?>', re.IGNORECASE)
 _BROKEN_TAIL = re.compile(r"\s*\[[\d\s,;]*$")  # "[4" cut off at the end of the output
 _PREFIX = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+|\s*#{1,6}\s+)")
 _LABEL = re.compile(r"^([^\[\]]{1,120}?)((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)\s*:\s*")
@@ -116,6 +118,7 @@ def parse(text: str) -> list[Line]:
     """
     lines: list[Line] = []
     last: Piece | None = None
+    text = _SOURCE_TAG.sub(r"[\1]", text)
     for raw in _BROKEN_TAIL.sub("", text.strip()).splitlines():
         line = Line()
         rest = raw.strip()
@@ -167,6 +170,17 @@ def render(lines: list[Line], cites: dict[int, list[int]]) -> str:
         parts.append(" ".join(sentences))
         out.append("".join(parts).rstrip())
     return "\n".join(out).strip()
+
+
+_CLAUSE = re.compile(r",?\s+(?:while|whereas)\s+|;\s+|,\s+and\s+(?=[A-Z])")
+
+
+def clauses(sentence: str) -> list[str]:
+    """The parts of a compound sentence that may rest on different sources ("X does A, while
+    Y does B"); empty for a simple sentence."""
+    parts = [p.strip(" ,.") for p in _CLAUSE.split(sentence)]
+    parts = [p for p in parts if len(p.split()) >= 3]
+    return parts if len(parts) >= 2 else []
 
 
 def numbers_in(text: str) -> list[tuple[str, set[str]]]:
@@ -224,9 +238,13 @@ class SupportChecker:
         checked: list[CheckedSentence] = []
         flags: list[Flag] = []
         if claims and papers:
-            evidence = self.evidence([p.text for p in claims], papers)
-            for piece, per_paper in zip(claims, evidence, strict=True):
-                sentence = self.verdict(piece, per_paper, papers)
+            parts = [clauses(p.text) for p in claims]
+            texts = [p.text for p in claims] + [c for group in parts for c in group]
+            judged = self.evidence(texts, papers)
+            evidence, rest = judged[: len(claims)], iter(judged[len(claims):])
+            for piece, per_paper, group in zip(claims, evidence, parts, strict=True):
+                per_clause = [next(rest) for _ in group]
+                sentence = self.verdict(piece, per_paper, papers, per_clause)
                 cites[id(piece)] = sentence.cites
                 checked.append(sentence)
                 if sentence.verdict == "unsupported":
@@ -254,16 +272,21 @@ class SupportChecker:
                 texts = [paper.title, *source.sentences]
                 sims = np.concatenate([[float(titles[i] @ claim)],
                                        source.vectors @ claim if source.sentences else []])
-                row.append(self._judge(sentence, numbers, named, paper, texts, sims))
+                row.append(self._judge(sentence, numbers, named, paper, texts, sims,
+                                       _pairs(source.vectors) @ claim))
             out.append(row)
         return out
 
     def _judge(self, sentence: str, numbers: list[tuple[str, set[str]]], named: set[str],
-               paper: RetrievedPaper, texts: list[str], sims: np.ndarray) -> _Evidence:
+               paper: RetrievedPaper, texts: list[str], sims: np.ndarray,
+               pairs: np.ndarray) -> _Evidence:
         best = int(np.argmax(sims))
         score = float(sims[best])
         chosen = [best]
-        have = _values(texts[best])
+        if pairs.size and float(pairs.max()) > score:  # a claim that joins two sentences
+            j = int(np.argmax(pairs)) + 1  # texts[j] and texts[j + 1]: abstract sentences
+            score, chosen = float(pairs.max()), [j, j + 1]
+        have = set().union(*(_values(texts[j]) for j in chosen))
         missing = [shown for shown, keys in numbers if not keys & have]
         if missing:  # a second sentence of the abstract may hold them, if it is on topic too
             floor = self.threshold - self.number_margin
@@ -288,8 +311,8 @@ class SupportChecker:
             problems.append(f"the paper does not mention {', '.join(absent)}")
         return _Evidence(score, passage, not problems, "; ".join(problems))
 
-    def verdict(self, piece: Piece, evidence: list[_Evidence],
-                papers: list[RetrievedPaper]) -> CheckedSentence:
+    def verdict(self, piece: Piece, evidence: list[_Evidence], papers: list[RetrievedPaper],
+                per_clause: list[list[_Evidence]] | None = None) -> CheckedSentence:
         valid = [n for n in piece.written if 1 <= n <= len(papers)]
         above = [n for n in valid if evidence[n - 1].score >= self.threshold]
         if above:
@@ -307,6 +330,23 @@ class SupportChecker:
                                        written=piece.written, reason=why)
             return CheckedSentence(piece.text, [best + 1], "added", e.score, e.passage,
                                    written=piece.written, reason=f"[{best + 1}] supports it")
+        if per_clause:  # "KIVI does X, while Scissorhands does Y": each half on its own
+            best = [max(range(len(papers)), key=lambda i, c=c: (c[i].ok and c[i].score >=
+                                                                 self.threshold, c[i].score))
+                    for c in per_clause]
+            if all(c[i].ok and c[i].score >= self.threshold
+                   for c, i in zip(per_clause, best, strict=True)):
+                cites = sorted({i + 1 for i in best})
+                verdict = "supported" if valid and set(cites) <= set(valid) else \
+                    "corrected" if valid else "added"
+                return CheckedSentence(
+                    piece.text, cites, verdict, min(c[i].score for c, i in
+                                                    zip(per_clause, best, strict=True)),
+                    " ".join(dict.fromkeys(c[i].passage for c, i in
+                                           zip(per_clause, best, strict=True))),
+                    written=piece.written,
+                    reason="" if verdict == "supported" else
+                    f"each part is supported: {_marks(cites)}")
         pool = valid or list(range(1, len(papers) + 1))
         nearest = max(pool, key=lambda n: evidence[n - 1].score)
         e = evidence[nearest - 1]
@@ -331,6 +371,14 @@ class SupportChecker:
         absent = [n for n in named if not _mentions(documents, n)]
         score = max(evidence[n - 1].score for n in numbers_cited)
         return _Evidence(score, passage, not missing and not absent)
+
+
+def _pairs(vectors: np.ndarray) -> np.ndarray:
+    """Unit vectors of each two neighbouring sentences taken together (their normalised sum)."""
+    if len(vectors) < 2:
+        return np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), dtype=np.float32)
+    joined = vectors[:-1] + vectors[1:]
+    return joined / np.maximum(np.linalg.norm(joined, axis=1, keepdims=True), 1e-9)
 
 
 def _values(text: str) -> set[str]:

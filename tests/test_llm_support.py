@@ -49,11 +49,12 @@ def verdicts(checked: Checked) -> dict[str, tuple[str, list[int]]]:
 def test_a_faithful_cited_sentence_is_supported_with_the_passage_that_says_it(
     checker: SupportChecker, papers: list[RetrievedPaper],
 ) -> None:
-    checked = checker.check("KIVI quantizes the key cache per-channel and the value cache "
-                            "per-token [1].", papers)
+    checked = checker.check("KIVI is a tuning-free algorithm that quantizes the KV cache to "
+                            "2 bits [1].", papers)
     [sentence] = checked.sentences
     assert sentence.verdict == "supported" and sentence.cites == [1]
-    assert "per-channel" in sentence.passage and sentence.support >= checker.threshold
+    assert "tuning-free 2bit KV cache quantization algorithm" in sentence.passage
+    assert sentence.support >= checker.threshold
     assert [c.n for c in checked.citations] == [1] and not checked.flags
 
 
@@ -117,8 +118,7 @@ def test_a_broken_citation_tail_is_cleaned_and_every_sentence_gets_a_verdict(
             "This approach helps reduce memory usage.\n"
             "2. Scissorhands stores the pivotal tokens with a higher probability [2][3] [4][5] [4")
     checked = checker.check(text, papers)
-    assert [s.verdict for s in checked.sentences][0] == "supported"
-    assert len(checked.sentences) == 3 and all(s.verdict for s in checked.sentences)
+    assert len(checked.sentences) == 3 and checked.sentences[0].verdict == "supported"
     assert "[4" not in checked.text and "[5]" not in checked.text and "[3]" not in checked.text
     assert checked.text.splitlines()[1].startswith("2. Scissorhands") and \
         checked.text.endswith("probability [2]")

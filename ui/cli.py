@@ -416,6 +416,37 @@ def eval_compare(
         raise typer.Exit(1)
 
 
+@eval_app.command("recheck")
+@user_errors
+def eval_recheck(
+    run: Annotated[Path, typer.Argument(help="A run folder holding answerers.jsonl.")],
+    split: Annotated[str, typer.Option(help="The split the run used (dev, test or a file).")] = (
+        "dev"),
+) -> None:
+    """Judge a run's LLM answers again, sentence by sentence, with the current support settings
+    (after a recalibration); writes answerers-rechecked.jsonl and .md beside the run's."""
+    from eval.answerers import comparison_markdown, load_rows, recheck
+    from eval.dataset import load_dataset
+    from rag.engine import Engine
+    from rag.support import SupportChecker
+
+    source = run / "answerers.jsonl"
+    if not source.is_file():
+        raise PaperchatError(f"No answerers.jsonl in {run}: run `paperchat eval --answerer ...`")
+    settings = load_settings()
+    engine = Engine(settings)
+    a = settings.answer
+    rows = recheck(load_rows(source), load_dataset(split), engine.papers(),
+                   SupportChecker(engine.bank, a.support_threshold, a.support_number_margin))
+    with (run / "answerers-rechecked.jsonl").open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
+    table = "\n".join(comparison_markdown(rows))
+    (run / "answerers-rechecked.md").write_text(
+        f"Rechecked with support_threshold {a.support_threshold}.\n\n{table}", encoding="utf-8")
+    typer.echo(table)
+
+
 @eval_app.command("support")
 @user_errors
 def eval_support(
