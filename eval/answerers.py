@@ -83,8 +83,11 @@ def limit_questions(dataset: Dataset, limit: int | None) -> Dataset:
 
 
 def run_answerers(settings: Settings, dataset: Dataset, answerers: Sequence[str],
-                  progress: Progress | None = None) -> list[AnswerRow]:
-    """Every question answered by each of ``answerers`` on one engine (hybrid retrieval)."""
+                  progress: Progress | None = None, log: Path | None = None) -> list[AnswerRow]:
+    """Every question answered by each of ``answerers`` on one engine (hybrid retrieval).
+
+    With ``log``, each row is appended to that JSON Lines file as soon as it is made: an LLM
+    run takes a while, and what it did so far can be read (or kept) before it ends."""
     from rag.engine import Engine
     from rag.support import SupportChecker
 
@@ -99,6 +102,10 @@ def run_answerers(settings: Settings, dataset: Dataset, answerers: Sequence[str]
     for name in answerers:
         for i, q in enumerate(dataset.questions):
             rows.append(answer_one(engine, name, q, checker))
+            if log is not None:
+                log.parent.mkdir(parents=True, exist_ok=True)
+                with log.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(rows[-1].as_dict(), ensure_ascii=False) + "\n")
             if progress:
                 progress(name, i + 1, len(dataset))
     return rows

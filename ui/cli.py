@@ -363,16 +363,17 @@ def eval_run(
                    progress=(lambda *_: bar.update(1)) if bar is not None else None)
     if bar is not None:
         bar.close()
+    root = settings.home / "eval"
+    folder = out or root / datetime.now().strftime("%Y%m%d-%H%M%S")
     if answerer is not None:
         compared = ("extractive", answerer)
         bar = None if quiet else tqdm(total=len(dataset) * len(compared), unit="answer",
                                       desc="answerers", file=sys.stderr, disable=None)
         run.answerers = run_answerers(settings, dataset, compared,
-                                      progress=(lambda *_: bar.update(1)) if bar else None)
+                                      progress=(lambda *_: bar.update(1)) if bar else None,
+                                      log=folder / "answerers.partial.jsonl")
         if bar is not None:
             bar.close()
-    root = settings.home / "eval"
-    folder = out or root / datetime.now().strftime("%Y%m%d-%H%M%S")
     report = write_report(run, folder, latest=root / "latest")
     summary = summarize(run.results)
     if run.config.get("judge_error"):
