@@ -432,12 +432,17 @@ def eval_recheck(
     from rag.support import SupportChecker
 
     source = run / "answerers.jsonl"
+    if not source.is_file():  # a run still going (or stopped): what it answered so far
+        source = run / "answerers.partial.jsonl"
     if not source.is_file():
         raise PaperchatError(f"No answerers.jsonl in {run}: run `paperchat eval --answerer ...`")
     settings = load_settings()
     engine = Engine(settings)
     a = settings.answer
-    rows = recheck(load_rows(source), load_dataset(split), engine.papers(),
+    rows = load_rows(source)
+    llm = {r.id for r in rows if r.answerer != "extractive"}
+    rows = [r for r in rows if r.id in llm]  # the questions both answerers got to
+    rows = recheck(rows, load_dataset(split), engine.papers(),
                    SupportChecker(engine.bank, a.support_threshold, a.support_number_margin))
     with (run / "answerers-rechecked.jsonl").open("w", encoding="utf-8") as fh:
         for row in rows:
