@@ -204,7 +204,8 @@ def predicted_unsupported(labels: list[LabelledSentence], papers: dict[str, Any]
 def calibrate(labels: list[LabelledSentence], papers: dict[str, Any], bank: Any,
               thresholds: list[float], number_margin: float) -> Calibration:
     """Score the "unsupported" verdict against the labels at each threshold; the best is the
-    one with the highest F1 (ties: the higher precision, so fewer good sentences are marked)."""
+    one with the highest F1 (ties: the higher precision, so fewer good sentences are marked;
+    then the middle of the tied range, the farthest from both edges)."""
     truth = [not item.supported for item in labels]
     rows = []
     for t in thresholds:
@@ -218,5 +219,7 @@ def calibrate(labels: list[LabelledSentence], papers: dict[str, Any], bank: Any,
         accuracy = sum(s == g for s, g in zip(said, truth, strict=True)) / len(truth)
         rows.append({"threshold": t, "precision": precision, "recall": recall, "f1": f1,
                      "accuracy": accuracy, "flagged": float(sum(said))})
-    best = max(rows, key=lambda r: (r["f1"], r["precision"]))
+    top = max((r["f1"], r["precision"]) for r in rows)
+    tied = [r for r in rows if (r["f1"], r["precision"]) == top]
+    best = tied[(len(tied) - 1) // 2]
     return Calibration(rows, best, len(labels), sum(truth))
