@@ -99,8 +99,10 @@ def run_answerers(settings: Settings, dataset: Dataset, answerers: Sequence[str]
         if name != "extractive":
             _ = engine.answerer(name).llm  # type: ignore[attr-defined]
     rows = []
-    for name in answerers:
-        for i, q in enumerate(dataset.questions):
+    # Question by question, each answerer in turn: a run stopped early still compares them on
+    # the same questions.
+    for i, q in enumerate(dataset.questions):
+        for name in answerers:
             rows.append(answer_one(engine, name, q, checker))
             if log is not None:
                 log.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +110,7 @@ def run_answerers(settings: Settings, dataset: Dataset, answerers: Sequence[str]
                     fh.write(json.dumps(rows[-1].as_dict(), ensure_ascii=False) + "\n")
             if progress:
                 progress(name, i + 1, len(dataset))
-    return rows
+    return sorted(rows, key=lambda r: list(answerers).index(r.answerer))
 
 
 def answer_one(engine: Engine, answerer: str, q: EvalQuestion, checker: Any) -> AnswerRow:

@@ -358,22 +358,24 @@ def eval_run(
 
         bar = tqdm(total=len(dataset) * len(chosen), unit="question", desc="eval",
                    file=sys.stderr, disable=None)
+    root = settings.home / "eval"
+    folder = out or root / datetime.now().strftime("%Y%m%d-%H%M%S")
+    compared_rows = []
+    if answerer is not None:  # first: the long part, whose rows are logged as they come
+        compared = ("extractive", answerer)
+        abar = None if quiet else tqdm(total=len(dataset) * len(compared), unit="answer",
+                                       desc="answerers", file=sys.stderr, disable=None)
+        compared_rows = run_answerers(settings, dataset, compared,
+                                      progress=(lambda *_: abar.update(1)) if abar else None,
+                                      log=folder / "answerers.partial.jsonl")
+        if abar is not None:
+            abar.close()
     run = run_eval(settings, dataset, systems=chosen, support=support,
                    judge=make_judge(settings, judge),
                    progress=(lambda *_: bar.update(1)) if bar is not None else None)
+    run.answerers = compared_rows
     if bar is not None:
         bar.close()
-    root = settings.home / "eval"
-    folder = out or root / datetime.now().strftime("%Y%m%d-%H%M%S")
-    if answerer is not None:
-        compared = ("extractive", answerer)
-        bar = None if quiet else tqdm(total=len(dataset) * len(compared), unit="answer",
-                                      desc="answerers", file=sys.stderr, disable=None)
-        run.answerers = run_answerers(settings, dataset, compared,
-                                      progress=(lambda *_: bar.update(1)) if bar else None,
-                                      log=folder / "answerers.partial.jsonl")
-        if bar is not None:
-            bar.close()
     report = write_report(run, folder, latest=root / "latest")
     summary = summarize(run.results)
     if run.config.get("judge_error"):
