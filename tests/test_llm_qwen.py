@@ -5,7 +5,9 @@ The answer opens with two planted sentences (a GBNF grammar makes the server wri
 lets the model go on freely in its own words): the issue's misattribution, KIVI's 2.6x saving
 credited to a comparison with Scissorhands that neither abstract makes, and a number no source
 states. Both must come out unsupported; everything the model adds must carry a verdict.
-One model load and one answer: about a minute on two cores.
+One model load and one answer (a prompt of about 600 tokens, at most 120 written): well under
+three minutes on two idle cores. On the development machine shared with three other engineers'
+jobs (load average 16) the same test took 16 minutes.
 """
 
 from __future__ import annotations
