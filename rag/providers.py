@@ -109,21 +109,22 @@ def _local_gguf(settings: Settings) -> LLM:
                 model_kwargs={"n_threads": threads, "n_threads_batch": threads, "seed": 7},
                 verbose=False,
             )
-            llm.messages_to_prompt = chat_template(llm._model)
+            template = chat_template(llm._model)
+            if template is not None:  # a base model has none: llama-index's plain prompt
+                llm.messages_to_prompt = template
             _LOCAL[key] = llm
         return _LOCAL[key]
 
 
-def chat_template(model: Any) -> Callable[[Sequence[ChatMessage]], str]:
+def chat_template(model: Any) -> Callable[[Sequence[ChatMessage]], str] | None:
     """Messages to a prompt with the chat template the GGUF carries (ChatML for Qwen), as a
-    llama.cpp server would use it; llama-index's generic template confuses instruct models."""
+    llama.cpp server would use it; llama-index's generic template confuses instruct models.
+    None for a GGUF without one (a base model)."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     template = model.metadata.get("tokenizer.chat_template")
     if not template:
-        raise ProviderUnavailable(
-            f"{model.model_path} has no chat template; use an instruction-tuned GGUF"
-        )
+        return None
 
     def text(token: int) -> str:
         return model._model.token_get_text(token) if token != -1 else ""
