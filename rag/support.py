@@ -119,6 +119,9 @@ def parse(text: str) -> list[Line]:
     lines: list[Line] = []
     last: Piece | None = None
     text = _SOURCE_TAG.sub(r"[\1]", text)
+    # Some writers put every mark before its sentence ("[1] KIVI ... [2] Scissorhands ..."):
+    # an answer that opens with a mark is read that way.
+    leading = _PREFIX.sub("", text.strip()).startswith("[")
     for raw in _BROKEN_TAIL.sub("", text.strip()).splitlines():
         line = Line()
         rest = raw.strip()
@@ -132,14 +135,20 @@ def parse(text: str) -> list[Line]:
             rest = rest[label.end():]
         for sentence in split_sentences(_BROKEN_TAIL.sub("", rest)):
             lead = _LEADING_MARKS.match(sentence)
+            ahead: list[int] = []
             if lead:
-                if last is not None:
+                if leading:
+                    ahead = numbers_of(lead.group(1))
+                elif last is not None:
                     last.written.extend(numbers_of(lead.group(1)))
                 sentence = sentence[lead.end():]
             if not sentence.strip():
                 continue
             bare = _SPACE_BEFORE_PUNCT.sub(r"\1", _MARKS.sub("", sentence)).strip()
-            written = numbers_of(sentence) or list(inherited)
+            written = ahead + numbers_of(sentence) if leading and ahead else \
+                numbers_of(sentence) or list(inherited)
+            if leading and ahead and numbers_of(sentence) and sentence.rstrip().endswith("]"):
+                written = ahead  # the mark at its end is the next sentence's, or the last one's
             if not bare.strip("*_ .") and last is not None:
                 last.written.extend(written)
                 continue
