@@ -182,9 +182,12 @@ def key_fact_recall(answer: str, facts: Sequence[str], *, min_overlap: float = 0
     return sum(fact_present(f, answer, min_overlap=min_overlap) for f in facts) / len(facts)
 
 
-def refusal_correct(answerable: bool, refused: bool) -> float:
-    """1.0 when an unanswerable question was refused or an answerable one was answered."""
-    return 1.0 if refused != answerable else 0.0
+def coverage_correct(answerable: bool, coverage: str) -> float:
+    """1.0 when an unanswerable question was declined or answered only in part (saying what is
+    missing), or when an answerable one was not declined."""
+    if answerable:
+        return 0.0 if coverage == "declined" else 1.0
+    return 1.0 if coverage in ("declined", "partial") else 0.0
 
 
 # -- aggregates --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from eval import answerability_report
 from eval import metrics as m
 from eval.run import (
     ANSWER_METRICS,
@@ -73,6 +74,7 @@ def write_report(run: EvalRun, out: Path, latest: Path | None = None) -> Path:
     (out / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     plot_metrics(summary, run.systems, out / "metrics.png")
     plot_latency(run, out / "latency.png")
+    answerability_report.plot_calibration(run, out / "calibration.png")
     report = out / "report.md"
     report.write_text(render_markdown(run, summary, meta), encoding="utf-8")
     if latest is not None:
@@ -138,6 +140,7 @@ def render_markdown(run: EvalRun, summary: dict[str, dict[str, Any]], meta: dict
         lines += ["", *comparison_markdown(run.answerers)]
     lines += ["", "## By question type", ""]
     lines += _type_table(run, systems)
+    lines += ["", *answerability_report.markdown(run)]
     lines += ["", "## Per question", "",
               "✗ marks a miss: no gold paper in the top 5, or a wrong refusal. Ranks are the "
               "first gold paper's rank in the top 10 (– none).", ""]
@@ -227,11 +230,11 @@ def _answer_cell(r: QuestionResult) -> str:
         return "–"
     wrong = r.metrics.get("refusal_accuracy") == 0.0
     if r.refused:
-        text = "refused"
+        text = "declined"
     else:
         facts = r.metrics.get("key_fact_recall")
         support = r.metrics.get("citation_support")
-        text = "answered" + (f", facts {facts:.2f}" if facts is not None else "") + \
+        text = (r.coverage or "answered") + (f", facts {facts:.2f}" if facts is not None else "") + \
             (f", support {support:.2f}" if support is not None else "")
     return f"{text} ✗" if wrong else text
 

@@ -62,13 +62,17 @@ class QuestionResult:
     answer_seconds: float | None = None
     metrics: dict[str, float | None] = field(default_factory=dict)
     error: str = ""
+    kind: str = ""  # why an unanswerable question is unanswerable (eval/datasets/README.md)
+    coverage: str | None = None  # answered | partial | declined
+    probability: float | None = None  # the coverage model's P(the corpus covers it)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QuestionResult:
-        return cls(**data)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -176,7 +180,8 @@ def _retrieve(engine: Any, system: str, q: EvalQuestion) -> QuestionResult:
     }
     return QuestionResult(system=system, id=q.id, type=q.type, question=q.question,
                           answerable=q.answerable, gold=gold, retrieved=ids,
-                          search_seconds=seconds, metrics=scores)
+                          search_seconds=seconds, metrics=scores,
+                          kind=getattr(q, "unanswerable_kind", None) or "")
 
 
 def _answer(engine: Any, q: EvalQuestion, result: QuestionResult, supports: m.Judge,
@@ -192,6 +197,8 @@ def _answer(engine: Any, q: EvalQuestion, result: QuestionResult, supports: m.Ju
     result.answer_seconds = answer.timings.get("total", time.perf_counter() - started)
     result.answer = answer.text
     result.refused = answer.refused
+    result.coverage = answer.coverage
+    result.probability = answer.probability
     result.cited = [c.paper_id for c in answer.citations]
     result.metrics.update(answer_metrics(q, answer, supports, similarity, abstracts))
 
@@ -200,7 +207,7 @@ def answer_metrics(q: EvalQuestion, answer: Answer, supports: m.Judge, similarit
                    abstracts: dict[str, str]) -> dict[str, float | None]:
     """Metrics of one answer. Citation metrics apply to answers given, not to refusals."""
     scores: dict[str, float | None] = dict.fromkeys(ANSWER_METRICS)
-    scores["refusal_accuracy"] = m.refusal_correct(q.answerable, answer.refused)
+    scores["refusal_accuracy"] = m.coverage_correct(q.answerable, answer.coverage)
     if q.answerable and q.reference_answer:
         scores["answer_similarity"] = similarity.evaluate(
             response=answer.text or " ", reference=q.reference_answer).score

@@ -7,9 +7,16 @@ not in the size of the corpus scanned in Python.
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+
+# bm25s's own token pattern: words of two or more word characters.
+_WORD = re.compile(r"(?u)\b\w\w+\b")
 
 _STEMMER = None
 
@@ -30,6 +37,7 @@ class LexicalIndex:
     paper_ids: list[str]
     revision: str
     _bm25: object
+    _row: dict[str, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, paper_ids: list[str], texts: list[str], revision: str) -> LexicalIndex:
@@ -70,6 +78,73 @@ class LexicalIndex:
         vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]  # type: ignore[attr-defined]
         counts = [int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in tokens]
         return min(counts, default=0) / len(self.paper_ids)
+
+    # -- term statistics (question analysis reads these; no corpus scan per question) ---------
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.paper_ids)
+
+    @staticmethod
+    def terms(text: str) -> list[tuple[str, str]]:
+        """(word, stem) for each word of ``text`` as BM25 sees it (lower-cased, stemmed)."""
+        stemmer = _stemmer()
+        return [(w, stemmer.stemWord(w)) for w in _WORD.findall(text.lower())]
+
+    def doc_freq(self, stem: str) -> int:
+        """Number of papers holding ``stem`` (a stemmed term, see :meth:`terms`)."""
+        if not self.paper_ids:
+            return 0
+        tid = self._bm25.vocab_dict.get(stem)  # type: ignore[attr-defined]
+        if tid is None:
+            return 0
+        indptr = self._bm25.scores["indptr"]  # type: ignore[attr-defined]
+        return int(indptr[tid + 1] - indptr[tid])
+
+    def idf(self, stem: str) -> float:
+        """Lucene's BM25 idf; a term no paper holds gets the idf of a term held by one."""
+        n = self.n_docs
+        df = max(self.doc_freq(stem), 1)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def docs_with(self, stem: str) -> np.ndarray:
+        """Row numbers (into ``paper_ids``) of the papers holding ``stem``."""
+        if not self.paper_ids:
+            return np.empty(0, dtype=np.int64)
+        tid = self._bm25.vocab_dict.get(stem)  # type: ignore[attr-defined]
+        if tid is None:
+            return np.empty(0, dtype=np.int64)
+        scores = self._bm25.scores  # type: ignore[attr-defined]
+        return np.asarray(scores["indices"][scores["indptr"][tid]:scores["indptr"][tid + 1]])
+
+    def papers_with_all(self, stems: list[str], limit: int | None = None) -> list[str]:
+        """Ids of the papers holding every one of ``stems`` (at most ``limit``)."""
+        rows: np.ndarray | None = None
+        for stem in sorted(set(stems), key=self.doc_freq):
+            found = self.docs_with(stem)
+            rows = found if rows is None else np.intersect1d(rows, found, assume_unique=True)
+            if not len(rows):
+                return []
+        if rows is None:
+            return []
+        return [self.paper_ids[int(r)] for r in rows[:limit]]
+
+    def holds(self, paper_id: str, stem: str) -> bool:
+        """Whether paper ``paper_id`` holds ``stem``."""
+        if not self._row:
+            self._row = {pid: i for i, pid in enumerate(self.paper_ids)}
+        row = self._row.get(paper_id)
+        if row is None:
+            return False
+        found = self.docs_with(stem)
+        i = int(np.searchsorted(found, row))
+        return i < len(found) and int(found[i]) == row
+
+    def vocabulary(self) -> list[str]:
+        """Every stemmed term, sorted (for prefix look-ups)."""
+        if not self.paper_ids:
+            return []
+        return sorted(self._bm25.vocab_dict)  # type: ignore[attr-defined]
 
     def save(self, folder: Path) -> None:
         tmp = folder.with_name(folder.name + ".tmp")

@@ -8,6 +8,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from ingest.names import NAMES_VERSION
+
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 # URLs end at whitespace or a closing bracket/quote; trailing sentence punctuation is trimmed below.
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
@@ -91,6 +93,7 @@ class Paper:
                     self.categories,
                     self.source_id,
                     self.urls,
+                    NAMES_VERSION,  # the names found in the text are metadata too
                 ],
                 ensure_ascii=False,
             )

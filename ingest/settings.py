@@ -111,20 +111,19 @@ class AnswerSettings(_Group):
         0.25,
         description="Extractive answers skip sentences less similar than this to the question.",
     )
-    refuse_below: float = Field(
-        0.45,
-        description="Refuse when the best paper's dense similarity to the question is below this, "
-        "its best BM25 score is below refuse_bm25_below, and no rare name in the question "
-        "matches the top paper. Calibrated on the eval dev split (76 questions): refusal "
-        "accuracy 0.934 with refuse_bm25_below 6.25, against 0.882 for dense similarity alone.",
+    decline_below: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Decline a question when the calibrated probability that the corpus covers "
+        "it (rag/answerability.py's model, fitted on the eval dev split) is below this and no "
+        "paper defines a name it asks about. Default: the threshold stored with the model, "
+        "chosen on the dev split.",
     )
-    refuse_bm25_below: float = Field(
-        6.25,
-        description="Lexical evidence that vetoes a refusal: questions in a user's own words have "
-        "weak dense similarity (0.40-0.47 on dev) but a BM25 score of 6.8-8.3 against the paper "
-        "that answers them; every unanswerable dev question under refuse_below scores at most "
-        "5.7; 6.25 is the midpoint. BM25 scores grow with corpus size: recalibrate on another "
-        "corpus.",
+    coverage_model: Path | None = Field(
+        None,
+        description="JSON weights of the answerability model; default: the one shipped in "
+        "rag/answerability_model.json (refit with `paperchat eval calibrate`).",
     )
     support_threshold: float = Field(
         0.5,

@@ -21,6 +21,7 @@ import numpy as np
 
 from ingest.errors import ModelMismatch, StoreMissing, StoreUnavailable
 from ingest.lexical import LexicalIndex
+from ingest.names import paper_names
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -48,6 +49,7 @@ class StoredPaper:
     categories: list[str] = field(default_factory=list)
     date: str = ""
     url: str = ""
+    names: list[str] = field(default_factory=list)  # names it defines (ingest.names)
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> StoredPaper:
@@ -61,6 +63,7 @@ class StoredPaper:
             categories=list(meta.get("categories") or []),
             date=str(meta.get("date", "")),
             url=str(meta.get("url", "")),
+            names=_names(meta),
         )
 
     @property
@@ -431,7 +434,18 @@ def _chunk_metadata(paper: Paper, index: int, n_chunks: int) -> dict[str, Any]:
             meta[name] = values
     if index == 0:
         meta["abstract"] = paper.abstract
+        names = paper_names(paper.title, paper.abstract)
+        if names:
+            meta["names"] = names
     return meta
+
+
+def _names(meta: dict[str, Any]) -> list[str]:
+    """The names a stored paper defines; computed anew for a paper stored before names were
+    (the next ingest writes them, as a metadata-only update)."""
+    if "names" in meta:
+        return list(meta["names"] or [])
+    return paper_names(str(meta.get("title", "")), str(meta.get("abstract", "")))
 
 
 def _lexical_dir(settings: Settings) -> Path:

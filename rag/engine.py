@@ -31,7 +31,9 @@ from rag.answerer import Answerer, Context, History
 from rag.extractive import ExtractiveAnswerer
 from rag.followup import Rewrite, llm_rewrite, offline_rewrite
 from rag.providers import PROVIDERS, is_connection_error
-from rag.refusal import should_refuse
+from rag.analysis import Analyzer
+from rag.analysis_types import Decision, QuestionAnalysis
+from rag.answerability import CoverageModel, Evidence, decide, features
 from rag.retrieve import Retrieval, Retriever
 from rag.sentences import SentenceBank
 from rag.types import Answer, Filters, RetrievedPaper
@@ -53,6 +55,7 @@ class Engine:
         self._retriever: Retriever | None = None
         self._bank: SentenceBank | None = None
         self._answerers: dict[str, Answerer] = {}
+        self._coverage_model: CoverageModel | None = None
         self._lock = threading.Lock()
 
     # -- lazily built parts -------------------------------------------------------------------
@@ -153,23 +156,29 @@ class Engine:
         found = self._retrieve(rewrite.query, k, filters, None, only=only)
         timings["retrieve"] = time.perf_counter() - t0
 
-        share = found.lexical.document_share if found.lexical else (lambda _name: 1.0)
-        if should_refuse(question, found.papers, found.best_dense,
-                         self.settings.answer.refuse_below, share, best_bm25=found.best_bm25,
-                         bm25_threshold=self.settings.answer.refuse_bm25_below):
-            answer = self._refusal(question, found, chosen.name, filters)
+        t0 = time.perf_counter()
+        analysis, decision = self._decide(rewrite.query, found, filters, only)
+        timings["analyze"] = time.perf_counter() - t0
+        if decision.coverage == "declined":
+            answer = self._declined(question, found, decision, chosen.name, filters)
             answer.notices[:0] = notices
             answer.timings = {**timings, "total": time.perf_counter() - start}
             yield answer.text
             yield answer
             return
+        papers = self._pinned_first(found.papers, decision.pinned, k)
+        if decision.shape == "comparison" and decision.pinned:
+            papers = papers[:len(decision.pinned)]  # compare what was named, nothing else
+        note = f"_{decision.reason}_\n\n" if decision.coverage == "partial" else ""
+        if note:
+            yield note
 
         vector = found.vector
         if rewrite.previous is not None:
             # Retrieval needed the earlier terms; choosing what to say needs the new aspect too.
             own = self.settings.embedder.embed_query(question)
             vector = (vector + own) / max(float(np.linalg.norm(vector + own)), 1e-9)
-        ctx = Context(question, rewrite.query, found.papers, vector, turns)
+        ctx = Context(question, rewrite.query, papers, vector, turns, analysis, decision)
         t0 = time.perf_counter()
         streamed = False
         final: Answer | None = None
@@ -194,9 +203,35 @@ class Engine:
                     yield item
         assert final is not None
         timings["answer"] = time.perf_counter() - t0
+        if not final.text.strip() or (final.answerer == "extractive" and not final.citations):
+            # Never an empty answer: nothing in the closest abstracts says anything to this.
+            decision.coverage, decision.reason = "declined", (
+                "None of the closest abstracts has a sentence that answers this question.")
+            final = self._declined(question, found, decision, chosen.name, filters)
+            yield final.text
+        else:
+            final.text = note + final.text
+            final.coverage, final.missing = decision.coverage, list(decision.missing)
+            final.reason = decision.reason
+        final.probability = decision.probability
         final.notices[:0] = notices
         final.timings = {**timings, "total": time.perf_counter() - start}
         yield final
+
+    def assess(self, question: str, filters: Filters | None = None,
+               k: int | None = None) -> tuple[QuestionAnalysis, Decision]:
+        """The question analysis and the answer/partial/decline decision, without answering
+        (what ``paperchat eval calibrate`` fits the coverage model on)."""
+        question, _ = self._clean(question)
+        found = self._retrieve(question, k, filters, None)
+        return self._decide(question, found, filters, None)
+
+    def analyzer(self) -> Analyzer:
+        """The question analyser for the store's current revision (its name index included)."""
+        retriever = self.retriever
+        lexical = retriever.store.lexical()
+        retriever.catalog.refresh(retriever.store, lexical.revision)
+        return retriever.catalog.analyzer(lexical)
 
     def paper(self, paper_id: str) -> StoredPaper | None:
         return self.papers().get(paper_id)
@@ -242,16 +277,72 @@ class Engine:
                 return offline_rewrite(question, history)
             raise
 
-    def _refusal(self, question: str, found: Retrieval, answerer: str,
-                 filters: Filters | None) -> Answer:
+    def _decide(self, query: str, found: Retrieval, filters: Filters | None,
+                only: Sequence[str] | None) -> tuple[QuestionAnalysis, Decision]:
+        """Analyse the question against the store and decide whether and how to answer it."""
+        catalog = self.retriever.catalog
+        assert found.lexical is not None
+        analysis = catalog.analyzer(found.lexical).analyze(query)
+        if (filters is not None and not filters.empty) or only is not None:
+            # Named papers outside the filters (or the earlier answer) are not answered from.
+            allowed = set(catalog.allowed(filters or Filters()))
+            allowed &= set(only) if only is not None else allowed
+            for item in analysis.names:
+                item.defined_by = [pid for pid in item.defined_by if pid in allowed]
+        evidence = Evidence(found.papers, found.best_dense, found.best_bm25)
+        values = features(analysis, evidence, found.lexical, catalog.papers)
+        model = self.coverage_model
+        below = self.settings.answer.decline_below
+        decision = decide(analysis, evidence, values, model,
+                          model.threshold if below is None else below, catalog.papers)
+        return analysis, decision
+
+    @property
+    def coverage_model(self) -> CoverageModel:
+        with self._lock:
+            if self._coverage_model is None:
+                self._coverage_model = CoverageModel.load(
+                    str(self.settings.answer.coverage_model) if self.settings.answer.coverage_model
+                    else None)
+            return self._coverage_model
+
+    def _pinned_first(self, papers: list[RetrievedPaper], pinned: list[str],
+                      k: int | None) -> list[RetrievedPaper]:
+        """The papers the question names come first (fetched when retrieval missed them), then
+        the rest of the retrieved ones, ``k`` in all but never fewer than the named ones."""
+        if not pinned:
+            return papers
+        by_id = {p.paper_id: p for p in papers}
+        catalog = self.retriever.catalog.papers
+        first: list[RetrievedPaper] = []
+        for pid in pinned:
+            if pid in by_id:
+                first.append(by_id[pid])
+            elif pid in catalog:
+                stored = catalog[pid]
+                first.append(RetrievedPaper(rank=0, paper_id=pid, title=stored.title, score=0.0,
+                                            passages=[stored.abstract], abstract=stored.abstract,
+                                            urls=stored.links))
+        rest = [p for p in papers if p.paper_id not in set(pinned)]
+        limit = max(k or self.settings.retrieval.top_k, len(first))
+        out = (first + rest)[:limit]
+        for rank, paper in enumerate(out, start=1):
+            paper.rank = rank
+        return out
+
+    def _declined(self, question: str, found: Retrieval, decision: Decision, answerer: str,
+                  filters: Filters | None) -> Answer:
         closest = found.papers[:CLOSEST]
-        narrowed = "" if filters is None or filters.empty else " that passes the filters"
-        lines = [f"The corpus has no paper{narrowed} on this question."]
+        reason = decision.reason or "The corpus has no paper on this question."
+        if filters is not None and not filters.empty:
+            reason += " (Only papers that pass the filters were searched.)"
+        lines = [reason]
         if closest:
-            lines.append("The closest matches are:")
+            lines.append("The closest papers are:")
             lines += [f"- *{p.title}*" for p in closest]
         return Answer(question=question, text="\n".join(lines), refused=True, closest=closest,
-                      answerer=answerer)
+                      answerer=answerer, coverage="declined", missing=list(decision.missing),
+                      reason=reason, probability=decision.probability)
 
 
 def _history(history: Sequence[Any] | None) -> History:

@@ -125,8 +125,10 @@ class ExtractiveAnswerer(Answerer):
         floor = max(a.sentence_floor, best - SENTENCE_MARGIN)
         kept = [c for c in candidates if c.relevance >= floor]
         if is_survey(ctx.query):
-            return self._one_point_per_paper(kept, candidates, how)
-        return _mmr(kept, a.max_sentences, a.sentences_per_paper, a.mmr_lambda)
+            chosen = self._one_point_per_paper(kept, candidates, how)
+        else:
+            chosen = _mmr(kept, a.max_sentences, a.sentences_per_paper, a.mmr_lambda)
+        return _with_named(chosen, candidates, ctx)
 
     def _one_point_per_paper(self, kept: list[_Candidate], every: list[_Candidate],
                              how: bool) -> list[_Candidate]:
@@ -164,6 +166,21 @@ class ExtractiveAnswerer(Answerer):
             citations.append(Citation(n=n, paper_id=paper.paper_id, title=paper.title,
                                       urls=list(paper.urls), passage=passage))
         return lines, citations
+
+
+def _with_named(chosen: list[_Candidate], every: list[_Candidate],
+                ctx: Context) -> list[_Candidate]:
+    """Every paper the question names gets at least its most relevant sentence, first."""
+    pinned = ctx.decision.pinned if ctx.decision is not None else []
+    index = {p.paper_id: i for i, p in enumerate(ctx.papers)}
+    named = [index[pid] for pid in pinned if pid in index]
+    extra = []
+    for i in named:
+        if not any(c.paper == i for c in chosen):
+            own = [c for c in every if c.paper == i]
+            if own:
+                extra.append(max(own, key=lambda c: c.relevance))
+    return extra + chosen
 
 
 def _mmr(candidates: list[_Candidate], limit: int, per_paper: int, lam: float) -> list[_Candidate]:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ingest.names import NameIndex
+from rag.analysis import Analyzer
 from rag.fusion import reciprocal_rank_fusion, relative_score_fusion
 from rag.types import Filters, RetrievedPaper
 
@@ -39,12 +41,14 @@ class Retrieval:
 
 
 class Catalog:
-    """All stored papers by id, re-read when the store's revision changes."""
+    """All stored papers by id, and the question analyser over their names and terms, re-read
+    when the store's revision changes."""
 
     def __init__(self) -> None:
         self.revision: str | None = None
         self.papers: dict[str, StoredPaper] = {}
         self._allowed: dict[Filters, list[str]] = {}
+        self._analyzer: Analyzer | None = None
         self._lock = threading.Lock()
 
     def refresh(self, store: PaperStore, revision: str) -> None:
@@ -52,7 +56,26 @@ class Catalog:
             if revision != self.revision:
                 self.papers = store.papers()
                 self._allowed = {}
+                self._analyzer = None
                 self.revision = revision
+
+    def analyzer(self, lexical: LexicalIndex) -> Analyzer:
+        """The question analyser for this revision: its name index is gathered from the names
+        each paper's metadata holds (found at ingest), not from the texts."""
+        with self._lock:
+            if self._analyzer is None or self._analyzer.lexical is not lexical:
+                self._analyzer = Analyzer(lexical, name_index(self.papers, lexical), self.papers)
+            return self._analyzer
+
+
+def name_index(papers: dict[str, StoredPaper], lexical: LexicalIndex) -> NameIndex:
+    """The corpus's names, from the papers' stored names and BM25's term statistics."""
+
+    def mentions(name: str) -> int:
+        stems = [stem for _, stem in lexical.terms(name)]
+        return len(lexical.papers_with_all(stems)) if stems else 0
+
+    return NameIndex.build(((pid, p.names) for pid, p in papers.items()), mentions)
 
     def allowed(self, filters: Filters) -> list[str]:
         """Ids of the papers that pass ``filters`` (memoised per filter and revision)."""

@@ -88,6 +88,8 @@ class Answer:
     refused: bool = False  # coverage == "declined"
     coverage: str = "answered"  # "answered" | "partial" | "declined"
     missing: list[str] = field(default_factory=list)  # what the corpus lacks, in words
+    reason: str = ""  # why the answer is partial or declined, one sentence
+    probability: float | None = None  # calibrated P(the corpus covers the question)
     closest: list[RetrievedPaper] = field(default_factory=list)  # shown when refused
     flags: list[Flag] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # e.g. "question truncated", "LLM down"
@@ -103,6 +105,8 @@ class Answer:
             "refused": self.refused,
             "coverage": self.coverage,
             "missing": self.missing,
+            "reason": self.reason,
+            "probability": self.probability,
             "timings": self.timings,
             "closest": [{"paper_id": p.paper_id, "title": p.title, "score": p.score}
                         for p in self.closest],

@@ -56,6 +56,21 @@ def test_bm25_of_another_process_follows_a_write_to_the_server(
     assert len(reading.lexical().paper_ids) == 6  # same store object, new revision noticed
 
 
+def test_the_name_index_of_another_process_follows_a_write_to_the_server(
+    server: ChromaServer, tmp_path: Path
+) -> None:
+    from rag.engine import Engine
+
+    writer = Settings(home=tmp_path / "writer", chroma_url=server.url)
+    run_ingest(writer, [TINY / "daily.txt"])
+    reader = Engine(Settings(home=tmp_path / "reader", chroma_url=server.url))
+    assert reader.analyzer().names.lookup("MiniCPM") == []
+    run_ingest(writer, [TINY])  # adds the MiniCPM paper, its name in the chunk metadata
+    minicpm = reader.analyzer().names.lookup("MiniCPM")
+    assert len(minicpm) == 1
+    assert reader.paper(minicpm[0]).title.startswith("MiniCPM")
+
+
 def test_a_server_that_dies_gives_a_clear_error_and_recovers_when_back(
     server: ChromaServer, tmp_path: Path
 ) -> None:

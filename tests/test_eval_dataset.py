@@ -18,14 +18,16 @@ from ingest.sources import collect
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "eval" / "datasets"
 SPLITS = ("dev", "test")
-TYPES = ("factual", "paraphrase", "named", "technique", "comparison", "unanswerable")
+TYPES = ("factual", "paraphrase", "named", "technique", "comparison", "terse", "unanswerable")
+KINDS = ("out_of_domain", "unknown_name", "topic_near_miss", "detail_near_miss")
+UNANSWERABLE_FIELDS = ("unanswerable_kind", "absent_regex", "about_paper_ids", "detail")
 FIELDS = {
     "id": str, "type": str, "question": str, "gold_paper_ids": list, "gold_titles": list,
     "key_facts": list, "answerable": bool, "reference_answer": str,
 }
 GOLD_COUNT = {
     "factual": (1, 1), "paraphrase": (1, 1), "named": (1, 1), "technique": (2, 6),
-    "comparison": (2, 2),
+    "comparison": (2, 2), "terse": (1, 1),
 }
 
 
@@ -62,8 +64,8 @@ def test_files_exist_and_every_line_has_all_fields() -> None:
         assert row["type"] in TYPES, row["id"]
         assert row["id"].startswith(f"{split}-"), row["id"]
         assert row["question"].strip() and row["reference_answer"].strip(), row["id"]
-        assert all(isinstance(x, str) and x.strip() for x in row["gold_paper_ids"] + row["gold_titles"]
-                   + row["key_facts"]), row["id"]
+        strings = row["gold_paper_ids"] + row["gold_titles"] + row["key_facts"]
+        assert all(isinstance(x, str) and x.strip() for x in strings), row["id"]
 
 
 def test_ids_unique() -> None:
@@ -79,7 +81,7 @@ def test_questions_unique() -> None:
 def test_size() -> None:
     rows = all_rows()
     assert len(rows) >= 80
-    assert sum(row["type"] == "unanswerable" for _, row in rows) >= 15
+    assert sum(row["type"] == "unanswerable" for _, row in rows) >= 80
 
 
 def test_every_type_in_both_splits() -> None:
@@ -94,7 +96,7 @@ def test_gold_ids_exist_and_titles_match() -> None:
     for _, row in all_rows():
         assert len(row["gold_paper_ids"]) == len(row["gold_titles"]), row["id"]
         assert len(set(row["gold_paper_ids"])) == len(row["gold_paper_ids"]), row["id"]
-        for pid, title in zip(row["gold_paper_ids"], row["gold_titles"]):
+        for pid, title in zip(row["gold_paper_ids"], row["gold_titles"], strict=True):
             assert pid in papers, f"{row['id']}: unknown paper {pid}"
             assert _norm(papers[pid][0]) == _norm(title), f"{row['id']}: title mismatch for {pid}"
 
@@ -122,8 +124,60 @@ def test_unanswerable_rows() -> None:
             assert row["gold_paper_ids"] == [] and row["gold_titles"] == [], row["id"]
             assert row["key_facts"] == [], row["id"]
             assert row["reference_answer"].startswith("The corpus has no paper on"), row["id"]
+            assert row.get("unanswerable_kind") in KINDS, row["id"]
+            assert isinstance(row.get("absent_regex"), str) and row["absent_regex"], row["id"]
+            detail = row["unanswerable_kind"] == "detail_near_miss"
+            assert ("about_paper_ids" in row) == detail and ("detail" in row) == detail, row["id"]
         else:
             assert row["answerable"] is True, row["id"]
+            present = [name for name in UNANSWERABLE_FIELDS if name in row]
+            assert not present, f"{row['id']}: answerable row has {present}"
+
+
+def _kind_counts(split: str) -> Counter:
+    return Counter(r["unanswerable_kind"] for r in load(split) if r["type"] == "unanswerable")
+
+
+def test_every_unanswerable_kind_is_well_represented() -> None:
+    total = _kind_counts("dev") + _kind_counts("test")
+    for kind in KINDS:
+        assert total[kind] >= 15, (kind, total[kind])
+        for split in SPLITS:
+            assert _kind_counts(split)[kind] >= 7, (split, kind, _kind_counts(split)[kind])
+
+
+def _text(pid: str) -> str:
+    title, abstract = corpus()[pid]
+    return f"{title} {abstract}"
+
+
+def test_absent_regex_matches_no_paper() -> None:
+    """The name or topic of out_of_domain, unknown_name and topic_near_miss rows is in no title or
+    abstract; the regex does match the question, so it is a check of what is actually asked."""
+    texts = [_text(pid) for pid in corpus()]
+    for _, row in all_rows():
+        if row["type"] != "unanswerable" or row["unanswerable_kind"] == "detail_near_miss":
+            continue
+        pattern = re.compile(row["absent_regex"], re.IGNORECASE)
+        assert pattern.search(row["question"]), f"{row['id']}: regex does not match the question"
+        hits = [t[:60] for t in texts if pattern.search(t)]
+        assert not hits, f"{row['id']}: {row['absent_regex']!r} matches {hits[:3]}"
+
+
+def test_detail_near_miss_rows_ask_about_corpus_papers_for_an_absent_detail() -> None:
+    papers = corpus()
+    gold = {split: {pid for r in load(split) for pid in r["gold_paper_ids"]} for split in SPLITS}
+    for split, row in all_rows():
+        if row.get("unanswerable_kind") != "detail_near_miss":
+            continue
+        about, other = row["about_paper_ids"], "test" if split == "dev" else "dev"
+        assert isinstance(about, list) and about, row["id"]
+        assert isinstance(row["detail"], str) and row["detail"].strip(), row["id"]
+        pattern = re.compile(row["absent_regex"], re.IGNORECASE)
+        for pid in about:
+            assert pid in papers, f"{row['id']}: unknown about-paper {pid}"
+            assert pid not in gold[other], f"{row['id']}: {pid} is a gold paper of {other}"
+            assert not pattern.search(_text(pid)), f"{row['id']}: abstract has {row['detail']!r}"
 
 
 def test_unanswerable_split_evenly() -> None:
@@ -192,6 +246,53 @@ def title_acronyms(title: str) -> set[str]:
     """Title words with two or more capitals (CBCT, LiDAR, MAtCha, GPUs), lower-cased."""
     return {w.lower() for w in re.findall(r"[A-Za-z0-9]+", title)
             if sum(c.isupper() for c in w) >= 2}
+
+
+def test_terse_questions_are_short_and_name_papers_no_other_row_uses() -> None:
+    uses = Counter(pid for _, row in all_rows() for pid in row["gold_paper_ids"])
+    for split in SPLITS:
+        assert sum(r["type"] == "terse" for r in load(split)) >= 10, split
+    for _, row in all_rows():
+        if row["type"] == "terse":
+            assert 1 <= len(row["question"].split()) <= 6, f"{row['id']}: not terse"
+            assert uses[row["gold_paper_ids"][0]] == 1, f"{row['id']}: paper used by another row"
+
+
+def test_the_loader_accepts_both_splits_and_checks_the_new_fields() -> None:
+    from eval.dataset import (
+        BadDataset,
+        Dataset,
+        check_gold_papers,
+        load_dataset,
+        parse_question,
+    )
+
+    for split in SPLITS:
+        dataset = load_dataset(split)
+        assert len(dataset) == len(load(split))
+        check_gold_papers(dataset, corpus())
+        kinds = Counter(q.unanswerable_kind for q in dataset.questions if not q.answerable)
+        assert set(kinds) == set(KINDS) and None not in kinds
+    base = {"id": "x", "type": "unanswerable", "question": "Q?", "answerable": False}
+    assert parse_question(base, "x").unanswerable_kind is None  # optional outside the bundled sets
+    bad = [
+        (base, {"require_kind": True}, "needs unanswerable_kind"),
+        ({**base, "unanswerable_kind": "vague"}, {}, "not one of"),
+        ({**base, "unanswerable_kind": "detail_near_miss"}, {}, "needs about_paper_ids"),
+        ({**base, "unanswerable_kind": "unknown_name", "about_paper_ids": ["p1"]}, {}, "belong to"),
+        ({**base, "unanswerable_kind": "unknown_name", "absent_regex": "("}, {}, "compile"),
+        ({"id": "x", "type": "terse", "question": "q", "answerable": True, "gold_paper_ids": ["p1"],
+          "unanswerable_kind": "out_of_domain"}, {}, "answerable question cannot"),
+    ]
+    for record, kwargs, message in bad:
+        with pytest.raises(BadDataset, match=message):
+            parse_question(record, "x", **kwargs)
+    detail = parse_question({**base, "unanswerable_kind": "detail_near_miss", "detail": "year",
+                             "about_paper_ids": ["p_missing"]}, "x")
+    assert detail.about_paper_ids == ("p_missing",)
+    dataset = Dataset(name="x", path=Path("x.jsonl"), sha256="", questions=(detail,))
+    with pytest.raises(BadDataset, match="does not hold"):
+        check_gold_papers(dataset, corpus())
 
 
 def test_paraphrase_rows_exist_in_both_splits() -> None:

@@ -148,11 +148,13 @@ def test_key_fact_recall_matches_text_or_most_content_words():
     assert m.key_fact_recall(answer, []) is None
 
 
-def test_refusal_is_correct_for_refused_unanswerables_and_answered_answerables():
-    assert m.refusal_correct(answerable=False, refused=True) == 1.0
-    assert m.refusal_correct(answerable=True, refused=False) == 1.0
-    assert m.refusal_correct(answerable=False, refused=False) == 0.0
-    assert m.refusal_correct(answerable=True, refused=True) == 0.0
+def test_unanswerables_are_handled_when_declined_or_partial_answerables_when_not_declined():
+    assert m.coverage_correct(answerable=False, coverage="declined") == 1.0
+    assert m.coverage_correct(answerable=False, coverage="partial") == 1.0
+    assert m.coverage_correct(answerable=False, coverage="answered") == 0.0
+    assert m.coverage_correct(answerable=True, coverage="answered") == 1.0
+    assert m.coverage_correct(answerable=True, coverage="partial") == 1.0
+    assert m.coverage_correct(answerable=True, coverage="declined") == 0.0
 
 
 # -- aggregates --------------------------------------------------------------------------------

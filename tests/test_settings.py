@@ -30,8 +30,8 @@ def test_a_config_file_sets_values_and_environment_variables_win(
 
 def test_the_home_config_file_is_read_without_being_named(isolated_home: Path) -> None:
     isolated_home.mkdir(parents=True)
-    (isolated_home / "config.toml").write_text("[answer]\nrefuse_below = 0.3\n")
-    assert Settings().answer.refuse_below == 0.3
+    (isolated_home / "config.toml").write_text("[answer]\ndecline_below = 0.3\n")
+    assert Settings().answer.decline_below == 0.3
 
 
 def test_unknown_keys_and_bad_values_are_refused(

@@ -95,7 +95,11 @@ def create_app(engine: Engine, settings: Settings) -> gr.Blocks:
                         )
                         ask_button = gr.Button("Ask", variant="primary", elem_id="ask", scale=1)
                         clear_button = gr.Button("Clear chat", elem_id="clear", scale=1)
-                    gr.Examples(example_questions(papers), inputs=question, label="Examples")
+                    with gr.Row(elem_id="examples"):
+                        gr.Markdown("**Try:**")
+                        example_buttons = [
+                            (gr.Button(text, size="sm", elem_classes=["example"]), text)
+                            for text in example_questions(papers)]
                     with gr.Accordion("Settings", open=False):
                         k = gr.Slider(1, 20, value=settings.retrieval.top_k, step=1,
                                       label="Papers to retrieve")
@@ -178,6 +182,9 @@ def create_app(engine: Engine, settings: Settings) -> gr.Blocks:
         chat_outputs = [question, chatbot, panel, conversation]
         for trigger in (question.submit, ask_button.click):
             trigger(respond, chat_inputs, chat_outputs, api_visibility="private")
+        for button, text in example_buttons:  # one click asks
+            button.click(lambda t=text: t, None, question, api_visibility="private").then(
+                respond, chat_inputs, chat_outputs, api_visibility="private")
         clear_button.click(clear, None, chat_outputs, api_visibility="private")
         chatbot.clear(clear, None, chat_outputs, api_visibility="private")
 
@@ -312,7 +319,10 @@ def example_questions(papers: dict[str, StoredPaper], n: int = N_EXAMPLES) -> li
             names.append(match.group(1))
         if len(names) == n:
             break
-    return [f"What does {name} do?" for name in names]
+    questions = [f"What does {name} do?" for name in names]
+    if len(names) >= 2:
+        questions.append(f"Compare {names[0]} and {names[1]}")
+    return questions
 
 
 def answerer_choices(settings: Settings) -> list[str]:

@@ -490,6 +490,53 @@ def eval_support(
                    f"{r['f1']:>5.3f}  {r['accuracy']:>8.3f}  {int(r['flagged']):>7}{mark}")
 
 
+@eval_app.command("calibrate")
+@user_errors
+def eval_calibrate(
+    split: Annotated[str, typer.Option(help="The split to fit on: dev (never test).")] = "dev",
+    out: Annotated[Path | None, typer.Option(
+        help="Where to write the model (default: rag/answerability_model.json of this "
+        "checkout).")] = None,
+) -> None:
+    """Fit the answerability model (answered / declined) on an eval split's questions."""
+    from eval.calibrate import collect, fit, write
+    from eval.dataset import load_dataset
+
+    settings = load_settings()
+    samples = collect(settings, load_dataset(split))
+    model = fit(samples)
+    target = out or Path(__file__).resolve().parent.parent / "rag" / "answerability_model.json"
+    write(model, target)
+    typer.echo(f"fitted on {len(samples)} questions of {split}; wrote {target}")
+    emit_json(model["info"] | {"threshold": model["threshold"],
+                               "coef": dict(zip(model["features"], model["coef"], strict=True))})
+
+
+@eval_app.command("suites")
+@user_errors
+def eval_suites(
+    as_json: Annotated[bool, typer.Option("--json", help="Print rates and failures as JSON.")
+                       ] = False,
+) -> None:
+    """Run the generated answerability suites (named papers, pairs, absent names)."""
+    from eval import suites
+    from rag.engine import Engine
+
+    engine = Engine(load_settings())
+    analyzer = engine.analyzer()
+    outcomes = suites.run(engine, suites.build(analyzer.papers, analyzer.names))
+    rates = suites.pass_rates(outcomes)
+    failed = [{"suite": o.case.suite, "question": o.case.question, "why": o.why,
+               "coverage": o.coverage, "missing": o.missing} for o in outcomes if not o.passed]
+    if as_json:
+        emit_json({"pass_rates": rates, "failures": failed})
+        return
+    for suite, rate in rates.items():
+        typer.echo(f"{suite:7} {rate['cases']:5} cases  passed {rate['passed']:.3f}")
+    for f in failed:
+        typer.echo(f"  FAIL {f['suite']}: {f['question']!r}: {f['why']}")
+
+
 @app.command()
 @user_errors
 def bench(

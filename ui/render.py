@@ -227,13 +227,16 @@ def sources_panel(turns: Sequence[Answer], abstracts: Mapping[str, str]) -> str:
         answer = turns[turn - 1]
         head = f'<div class="turn-q">Q{turn}: {escape(answer.question)}</div>'
         if answer.refused:
-            body = '<div class="refused">No supported answer; closest matches:</div>' + (
-                closest_html(answer.closest) or "<p>None.</p>"
-            )
+            reason = escape(getattr(answer, "reason", "") or "No supported answer.")
+            body = (f'<div class="refused">Declined: {reason} Closest matches:</div>'
+                    + (closest_html(answer.closest) or "<p>None.</p>"))
         elif answer.citations:
             body = "".join(
                 source_html(c, abstracts.get(c.paper_id, ""), turn) for c in answer.citations
             )
+            if getattr(answer, "coverage", "") == "partial":
+                missing = escape("; ".join(answer.missing))
+                body = f'<div class="partial">Partial answer. Missing: {missing}</div>' + body
         else:
             body = "<p>No sources.</p>"
         groups.append(f'<section class="turn" data-turn="{turn}">{head}{body}</section>')
@@ -294,6 +297,7 @@ mark.passage { background: #fde68a; color: #111; padding: 0 2px; border-radius: 
 .src-links { font-size: 0.9em; word-break: break-all; }
 .score { font-weight: 400; opacity: 0.7; font-size: 0.9em; }
 .refused { font-style: italic; margin-bottom: 0.4em; }
+.partial { font-style: italic; margin-bottom: 0.4em; color: #8a5a00; }
 a.cite { text-decoration: none; font-weight: 600; }
 a.verdict { font-size: 0.72em; font-weight: 600; padding: 0 0.45em; border-radius: 0.7em;
             text-decoration: none; white-space: nowrap; vertical-align: 0.1em; cursor: pointer; }

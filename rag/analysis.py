@@ -1,0 +1,449 @@
+"""Question analysis: the names a question uses, its salient terms, the detail it asks for, and
+its form, each resolved against the corpus through indexes built at ingest (BM25 term
+statistics and the name index), never by scanning the corpus per question.
+
+    analyzer = Analyzer(lexical, names, papers)
+    analyzer.analyze("Compare KIVI and Mooncake") -> QuestionAnalysis
+        names: [KIVI -> defined by the KIVI paper, Mooncake -> unknown]
+
+Names are found three ways: a span of the question that the name index knows (any case for a
+distinctive name: "scissorhands"; as written for a common-word one: "Sequence Parallelism"),
+a name-shaped word (acronym, inner capital, digit: "GPT-4", "vLLM"), or a run of capitalised
+words that is not the sentence's opening word ("Segment Anything", "Mistral 7B"). A name no paper
+holds is *unknown*: the corpus cannot answer about it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ingest.names import is_name_shaped, name_key
+from rag.analysis_types import Detail, Form, NamedItem, QuestionAnalysis
+
+if TYPE_CHECKING:
+    from ingest.lexical import LexicalIndex
+    from ingest.names import NameIndex
+    from ingest.store import StoredPaper
+
+# A name written in lower case still resolves when this few papers hold its rarest word.
+DISTINCTIVE_DF = 5
+# A capitalised word (not name-shaped) is a name only when at most this share of papers holds it:
+# "Transformer" is vocabulary, "Mooncake" or "Scissorhands" are names.
+RARE_SHARE = 0.02
+MENTION_LIMIT = 25  # papers listed as mentioning a name
+
+_VERSION = re.compile(r"v?\d+(?:\.\d+)*[a-z]?", re.IGNORECASE)  # "2", "v3", "3.5", "4o"
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9^]*(?:[-_.][A-Za-z0-9^]+)*")
+# BM25 drops these, so no paper "holds" them.
+_BM25_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their "
+    "then there these they this to was will with".split()
+)
+# Words that are never part of a name, even capitalised ("What", "Compare", "The").
+_FUNCTION = frozenset(
+    """a an and are as at be been being but by can could compare contrast describe did differ
+    difference do does done explain for from give has have how i if in into is it its list me
+    my of on or our outline please show summarise summarize tell than that the their them then
+    there these they this those to us versus vs was we were what when where which who whom whose
+    why will with would you your about any some all also between both each either more most
+    other same such what's how's whats hows vs. overview survey find papers paper work works
+    approach approaches method methods technique techniques way ways idea ideas do don't
+    should shall may might must paperchat corpus""".split()
+)
+# Words a question uses to ask, not to say what it is about: left out of the salient terms.
+_QUESTION_WORDS = _FUNCTION | _BM25_STOPWORDS | frozenset(
+    """used use uses using new recent best better good main key kind kinds type types thing
+    things know known mean means example examples help helps make makes made get gets work
+    working someone people anyone much many wrote written write whatever nothing none researcher researchers propose proposed proposes present
+    presents introduce introduced study studies studied""".split()
+)
+
+_COMPARISON = re.compile(
+    r"\b(?:compare[sd]?|comparing|comparison|versus|vs\.?|differ(?:s|ence|ences)?|"
+    r"contrast|better than|worse than|faster than|trade-?offs? between)\b|"
+    r"\bhow (?:do|does) .+ (?:relate|stack up)|\bor\b.*\bwhich\b|\bwhich is (?:better|faster)",
+    re.IGNORECASE,
+)
+_SURVEY = re.compile(
+    r"\b(?:summari[sz]e|summary|overview|survey|approaches|methods|techniques|strategies|"
+    r"ways|which papers|what papers|which (?:works|methods|models|approaches|systems)|"
+    r"list|papers (?:on|about|that)|state of the art|how do (?:people|researchers|papers)|"
+    r"what are (?:the )?(?:main |common |different )?(?:ways|approaches|methods|techniques))\b",
+    re.IGNORECASE,
+)
+_ABOUT = re.compile(
+    r"^\s*(?:what(?:'s| is| are| does| do)|tell me about|explain|describe|who|how does|"
+    r"how do)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class _DetailKind:
+    kind: str
+    asked: re.Pattern[str]  # in the question
+    words: str  # "its training hyperparameters"
+    given: re.Pattern[str]  # in an abstract that reports it
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+_NUMBER = r"\d[\d,.]*\s*"
+# Details a question can ask about a paper that an abstract may or may not report. Each says how
+# an abstract reports it; a paper whose abstract does not is answered "in part".
+DETAILS: tuple[_DetailKind, ...] = (
+    _DetailKind("learning rate", _re(r"\blearning[- ]rates?\b|\blr\b"),
+                "the learning rate it used",
+                _re(r"learning[- ]rates? (?:of|=|is|was|set)|\blr\s*=|\d(?:e-\d+)")),
+    _DetailKind("hyperparameters", _re(r"\bhyper-?param\w*|\bwarm-?up steps?\b"),
+                "its training hyperparameters",
+                _re(r"hyper-?param\w* (?:of|=|is|are|were|set to)|learning[- ]rate of|"
+                    r"batch size of|weight decay of|\bwarm-?up of")),
+    _DetailKind("batch size", _re(r"\bbatch[- ]sizes?\b"), "the batch size it used",
+                _re(r"batch[- ]sizes? (?:of|=|is|was)\s*\d|\d+\s*(?:sequences|samples|tokens) "
+                    r"per batch")),
+    _DetailKind("optimizer", _re(r"\b(?:which|what) optimi[sz]er\b|\boptimi[sz]er (?:did|does|"
+                                 r"was|is)\b"),
+                "the optimizer it trained with",
+                _re(r"\b(?:adamw?|sgd|lion|adafactor|lamb|shampoo|sophia)\b")),
+    _DetailKind("gpu count", _re(r"\bhow many (?:gpus?|tpus?|accelerators|nodes|machines|"
+                                 r"servers|chips)\b|\bnumber of (?:gpus?|tpus?|nodes)\b"),
+                "how many GPUs it used",
+                _re(_NUMBER + r"(?:k\s*)?(?:nvidia\s*)?(?:[ahv]100|h200|b200|gpus?|tpus?|"
+                    r"tpu ?v\d|accelerators|nodes|chips)\b")),
+    _DetailKind("compute", _re(r"\bgpu[- ]hours?\b|\bgpu[- ]days?\b|\bpetaflop|\bflops?\b.*"
+                               r"\btrain|\bcompute (?:budget|cost)|\bhow much compute\b|"
+                               r"\btraining cost\b|\bcost to train\b|\bhow (?:much|long) did "
+                               r"(?:it|training) (?:cost|take)\b|\btraining time\b|"
+                               r"\bhow long (?:does|did) (?:it|training) take"),
+                "its training compute or time",
+                _re(_NUMBER + r"(?:gpu|tpu)[- ]?(?:hours?|days?)|" + _NUMBER +
+                    r"(?:hours|days|weeks)\b|\$\s?\d|" + _NUMBER + r"(?:peta|exa|zetta)?flops")),
+    _DetailKind("dataset", _re(r"\b(?:what|which) (?:data ?sets?|training data|corpus|corpora|"
+                               r"benchmarks?)\b|\btrained on what\b|\bdata ?set (?:size|did|"
+                               r"was)\b|\bhow (?:much|many) (?:training )?(?:data|tokens|"
+                               r"examples|samples|images)\b"),
+                "the data it was trained or evaluated on",
+                _re(r"\bdata ?sets?\b|\bbenchmarks?\b|\bcorpus\b|\bcorpora\b|\btrained on\b|"
+                    + _NUMBER + r"(?:[kmbt]\s*)?(?:tokens|examples|samples|images)")),
+    _DetailKind("parameters", _re(r"\bhow many (?:parameters|params|layers|heads)\b|"
+                                  r"\bparameter count\b|\bnumber of (?:parameters|layers|"
+                                  r"attention heads)\b|\bhow (?:big|large) is\b|\bmodel size\b"),
+                "its model size",
+                _re(_NUMBER + r"(?:[kmbt]\b|million|billion|trillion)|\d+\s*layers|"
+                    r"\d+\s*(?:attention )?heads")),
+    _DetailKind("authors", _re(r"\bwho (?:wrote|are the authors|authored|developed|created|"
+                               r"proposed)\b|\bauthors?\b|\baffiliat\w*|\bwhich (?:lab|labs|"
+                               r"university|universities|company|companies|institution|"
+                               r"institutions|organi[sz]ations?|team|group)\b"),
+                "its authors or their affiliations",
+                _re(r"$^")),  # abstracts do not list their authors; only metadata does
+    _DetailKind("date", _re(r"\bwhen was\b|\bwhat year\b|\bwhich year\b|\bpublication date\b|"
+                            r"\bpublished (?:when|in which)\b|\brelease date\b"),
+                "when it was published",
+                _re(r"$^")),
+    _DetailKind("license", _re(r"\blicen[cs]e\w*\b|\bcommercial use\b"), "its licence",
+                _re(r"\blicen[cs]e")),
+    _DetailKind("venue", _re(r"\b(?:which|what) (?:venue|conference|journal)\b|\bpublished "
+                             r"(?:at|in) which\b|\baccepted (?:at|to)\b"),
+                "where it was published",
+                _re(r"\b(?:neurips|icml|iclr|acl|emnlp|naacl|cvpr|iccv|eccv|aaai|ijcai|kdd|"
+                    r"sigir|osdi|sosp|mlsys|isca|micro|asplos|conference|journal|accepted)\b")),
+)
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int  # index of the first token
+    end: int  # index after the last token
+    text: str
+
+
+class Analyzer:
+    """Analyses questions against one revision of the store (rebuilt when it changes)."""
+
+    def __init__(self, lexical: LexicalIndex, names: NameIndex,
+                 papers: Mapping[str, StoredPaper]) -> None:
+        self.lexical = lexical
+        self.names = names
+        self.papers = papers
+        self._vocabulary = lexical.vocabulary()
+
+    # -- the analysis ---------------------------------------------------------------------------
+
+    def analyze(self, question: str) -> QuestionAnalysis:
+        tokens = [m for m in _TOKEN.finditer(question)]
+        words = [_strip_possessive(m.group(0)) for m in tokens]
+        named, used = self._known_names(words)
+        # "FlashAttention-style": the name is the part before the suffix.
+        stripped = [_strip_compound(w) for w in words]
+        if stripped != words:
+            words = stripped
+            more, also = self._known_names(words, used)
+            named, used = sorted(named + more, key=lambda n: question.find(n.text)), used | also
+        for span in self._name_candidates(question, tokens, words, used):
+            if name_key(span.text) in {name_key(n.text) for n in named}:
+                continue
+            named.append(self._resolve(span.text))
+        salient, unknown = self._salient(words)
+        return QuestionAnalysis(
+            question=question,
+            names=named,
+            salient=salient,
+            unknown_terms=unknown,
+            detail=self._detail(question),
+            form=self._form(question, named),
+        )
+
+    def _known_names(self, words: list[str], taken: set[int] | None = None
+                     ) -> tuple[list[NamedItem], set[int]]:
+        """Spans the name index knows, longest first; returns them and the tokens they use."""
+        found: list[tuple[int, NamedItem]] = []
+        used: set[int] = set(taken or ())
+        firsts = self.names.first_words
+        keys = [name_key(w) for w in words]
+        for n in range(min(self.names.max_words, len(words)), 0, -1):
+            for i in range(len(words) - n + 1):
+                if n > 1 and keys[i] not in firsts:
+                    continue
+                if any(j in used for j in range(i, i + n)):
+                    continue
+                text = " ".join(words[i:i + n])
+                pids = self.names.lookup(text)
+                if not pids or not self._written_as_name(
+                        words[i:i + n], text, self.names.display[name_key(text)]):
+                    continue
+                if i + n < len(words) and _VERSION.fullmatch(words[i + n]):
+                    continue  # "SAM 2" is another model than SAM: resolved as a whole below
+                found.append((i, NamedItem(text, defined_by=list(pids))))
+                used |= set(range(i, i + n))
+        return [item for _, item in sorted(found, key=lambda f: f[0])], used - set(taken or ())
+
+    def _written_as_name(self, words: list[str], text: str, display: str) -> bool:
+        """Whether a span the name index knows is used as that name: written the way the paper
+        writes it ("Combiner", "KIVI"), written like a name with other capitals ("Flash
+        Attention-2"), or, in lower case, a word rare enough in the corpus that no other reading
+        is likely ("scissorhands"; not "distiller", which most distillation papers use)."""
+        if text.replace(" ", "") == display.replace(" ", "") and text != text.lower():
+            return True
+        if len(words) > 1 and any(c.isupper() or c.isdigit() for c in text):
+            return True
+        return len(words) == 1 and len(name_key(text)) >= 4 and \
+            self._word_df(words[0]) <= DISTINCTIVE_DF
+
+    def _rarest_df(self, text: str) -> int:
+        stems = [s for _, s in self.lexical.terms(text)]
+        return min((self.lexical.doc_freq(s) for s in stems), default=0)
+
+    def _word_df(self, word: str) -> int:
+        """Papers that hold ``word`` itself (not only its stem), counted up to one past
+        ``DISTINCTIVE_DF``."""
+        stems = [s for _, s in self.lexical.terms(word)]
+        if not stems:
+            return 0
+        pattern = re.compile(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", re.IGNORECASE)
+        count = 0
+        for pid in self.lexical.papers_with_all(stems):
+            paper = self.papers.get(pid)
+            if paper is not None and pattern.search(f"{paper.title}\n{paper.abstract}"):
+                count += 1
+                if count > DISTINCTIVE_DF:
+                    break
+        return count
+
+    def _name_candidates(self, question: str, tokens: list[re.Match[str]], words: list[str],
+                         used: set[int]) -> list[_Span]:
+        """Runs of name-like words the index does not know: "Mistral 7B", "Mooncake"."""
+        spans: list[_Span] = []
+        run: list[int] = []
+
+        def close() -> None:
+            if run and any(self._is_candidate(question, tokens, words, i) for i in run):
+                spans.append(_Span(run[0], run[-1] + 1, " ".join(words[j] for j in run)))
+            run.clear()
+
+        for i, word in enumerate(words):
+            gap = i > 0 and question[tokens[i - 1].end():tokens[i].start()].strip(" '’")
+            if i in used or word.casefold() in _FUNCTION or gap:
+                close()
+            if i in used or word.casefold() in _FUNCTION:
+                continue
+            capital = word[:1].isupper() or is_name_shaped(word)
+            number = any(c.isdigit() for c in word) and bool(run)  # "Mistral 7B", "Llama 3"
+            if capital or number:
+                run.append(i)
+            else:
+                close()
+        close()
+        return spans
+
+    def _is_candidate(self, question: str, tokens: list[re.Match[str]], words: list[str],
+                      i: int) -> bool:
+        word = words[i]
+        if is_name_shaped(word):
+            return True
+        if not word[:1].isupper():
+            return False
+        opening = i == 0 or question[:tokens[i].start()].rstrip()[-1:] in ".?!:;\"'("
+        df = self._rarest_df(word)
+        rare = df <= max(1, int(RARE_SHARE * max(self.lexical.n_docs, 1)))
+        # A sentence's first word is capitalised anyway: a name only when no paper uses it
+        # ("Mooncake vs Splitwise"); elsewhere a capital marks a name when it is rare.
+        return df == 0 if opening else rare
+
+    def _resolve(self, name: str) -> NamedItem:
+        """Papers that mention ``name`` (the whole phrase, in any case or spacing)."""
+        stems = [s for _, s in self.lexical.terms(name)]
+        if not stems:
+            return NamedItem(name)
+        candidates = self.lexical.papers_with_all(stems)
+        if len(stems) == 1 and len(candidates) > MENTION_LIMIT:
+            # A one-word name held by this many papers is vocabulary ("LLM"): its stem is
+            # evidence enough, no need to read the papers.
+            return NamedItem(name, mentioned_by=candidates[:MENTION_LIMIT])
+        phrase = re.compile(
+            r"(?<![A-Za-z0-9])" + r"[\s\-_.]*".join(re.escape(p) for p in re.findall(
+                r"[A-Za-z0-9]+", name)) + r"(?![A-Za-z0-9])", re.IGNORECASE)
+        mentioned = []
+        for pid in candidates:
+            paper = self.papers.get(pid)
+            if paper is not None and phrase.search(f"{paper.title}\n{paper.abstract}"):
+                mentioned.append(pid)
+                if len(mentioned) >= MENTION_LIMIT:
+                    break
+        # A paper whose title holds the name is about it ("DocOwl2" in "mPLUG-DocOwl2: ...").
+        titled = [pid for pid in mentioned if name_key(name) in name_key(self.papers[pid].title)]
+        if 0 < len(titled) <= 2 and is_name_shaped(name.replace(" ", "")):
+            return NamedItem(name, defined_by=titled, mentioned_by=mentioned)
+        return NamedItem(name, mentioned_by=mentioned)
+
+    def _salient(self, words: list[str]) -> tuple[list[tuple[str, float]], list[str]]:
+        """Content words with their idf, rarest first, and those no paper holds."""
+        seen: dict[str, tuple[str, float]] = {}
+        unknown: list[str] = []
+        for word in words:
+            if word.casefold() in _QUESTION_WORDS or len(word) < 2:
+                continue
+            for plain, stem in self.lexical.terms(word):
+                if stem in seen or plain in _QUESTION_WORDS or plain.isdigit():
+                    continue
+                known = self._known_stem(plain, stem)
+                seen[stem] = (plain, self.lexical.idf(known or stem))
+                if known is None:
+                    unknown.append(plain)
+        salient = sorted(seen.values(), key=lambda t: -t[1])
+        return salient, unknown
+
+    def _known_stem(self, word: str, stem: str) -> str | None:
+        """The corpus's stem for ``word``, allowing British spelling and small typos; None when
+        no paper holds anything like it."""
+        if self.lexical.doc_freq(stem) > 0:
+            return stem
+        american = _american(word)
+        if american != word:
+            alt = self.lexical.terms(american)
+            if alt and self.lexical.doc_freq(alt[0][1]) > 0:
+                return alt[0][1]
+        # A misspelt or differently derived word keeps its beginning: "quantizaton" and
+        # "speculatve" share all but their last letters with a stem the corpus holds.
+        if len(stem) >= 6:
+            i = bisect.bisect_left(self._vocabulary, stem)
+            for known in self._vocabulary[max(0, i - 1): i + 1]:
+                common = len(os.path.commonprefix([stem, known]))
+                if common >= max(6, min(len(stem), len(known)) - 2):
+                    return known
+        return None
+
+    @staticmethod
+    def _detail(question: str) -> Detail | None:
+        """The detail the question asks for: a detail term the question asks about ("what
+        learning rate", "how many GPUs", a terse "KOALA training cost in GPU hours"), not one it
+        merely uses ("models fine-tuned with different hyperparameters")."""
+        for kind in DETAILS:
+            found = kind.asked.search(question)
+            if found and _asks(question, found):
+                return Detail(kind.kind, kind.words)
+        return None
+
+    @staticmethod
+    def _form(question: str, names: list[NamedItem]) -> Form:
+        if _COMPARISON.search(question):
+            return "comparison"
+        if _SURVEY.search(question):
+            return "survey"
+        # "KIVI and Scissorhands", "Splitwise / Mooncake": two items side by side.
+        items = [n for n in names if n.defined_by or not n.known]
+        if len(items) >= 2 and re.search(r"\b(?:and|or|&)\b|/|,", question):
+            return "comparison"
+        if _ABOUT.search(question) or names:
+            return "about"
+        return "open"
+
+
+_WH = re.compile(r"\b(?:what|which|how|when|who|whose|where|list|give|tell)\b", re.IGNORECASE)
+_QUESTION_FORM = re.compile(r"\b(?:what|which|how|when|who|whose|where|why|does|do|did|is|are|"
+                            r"was|were|can|could|should)\b", re.IGNORECASE)
+
+
+def _asks(question: str, found: re.Match[str]) -> bool:
+    if _WH.match(found.group(0)):
+        return True
+    before = question[: found.start()].split()[-5:]
+    if _WH.search(" ".join(before)):
+        return True
+    return not _QUESTION_FORM.search(question) and len(question.split()) <= 10  # terse
+
+
+def detail_given(detail: Detail, paper: StoredPaper) -> bool:
+    """Whether the paper's abstract (or metadata) reports the detail asked for."""
+    kind = next(k for k in DETAILS if k.kind == detail.kind)
+    if detail.kind == "authors":
+        return bool(paper.authors)
+    if detail.kind == "date":
+        return bool(paper.date)
+    return bool(kind.given.search(paper.abstract))
+
+
+def _strip_possessive(word: str) -> str:
+    return re.sub(r"(?i)(?<=[a-z0-9])'s$", "", word)
+
+
+# "FlashAttention-style", "LLM-based", "IO-aware": the name is the part before the suffix.
+_COMPOUND = re.compile(
+    r"(?i)(?<=[A-Za-z0-9])-(?:style|like|based|aware|free|efficient|friendly|specific|guided|"
+    r"driven|level|scale|sized|size|enabled|powered|inspired|type|only|centric|oriented|"
+    r"generated|related|class|grade)$")
+
+
+def _strip_compound(word: str) -> str:
+    return _COMPOUND.sub("", word) if any(c.isupper() for c in word) else word
+
+
+def english_zipf(word: str) -> float:
+    """How common ``word`` is in English at large (Zipf scale: 7 for "the", 3 for "telescope",
+    under 2 for "vocoder"); a question's word that no paper holds and that is rare in English
+    too names a topic the corpus lacks, not a paraphrase."""
+    from wordfreq import zipf_frequency  # loads its English list once, on first use
+
+    return float(zipf_frequency(word, "en"))
+
+
+_BRITISH = ((re.compile(r"is(ation|ations|e|es|ed|ing|er|ers)$"), r"iz\1"),
+            (re.compile(r"ys(e|es|ed|ing)$"), r"yz\1"),
+            (re.compile(r"our(s?)$"), r"or\1"),
+            (re.compile(r"tre(s?)$"), r"ter\1"))
+
+
+def _american(word: str) -> str:
+    for pattern, repl in _BRITISH:
+        new = pattern.sub(repl, word)
+        if new != word:
+            return new
+    return word

@@ -1,0 +1,246 @@
+"""Answerability: names resolved against the corpus, details, and answered/partial/declined."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ingest.lexical import LexicalIndex
+from ingest.names import NameIndex, paper_names
+from ingest.settings import Settings
+from ingest.store import StoredPaper
+from rag.analysis import Analyzer
+from rag.answerability import CoverageModel
+from rag.engine import Engine
+
+PAPERS = [
+    StoredPaper("p1", "Scissorhands: Exploiting the Persistence of Importance for KV Cache "
+                "Compression", "Large language models need a KV cache. We propose Scissorhands, "
+                "which keeps pivotal tokens and reduces KV cache memory by up to 5X."),
+    StoredPaper("p2", "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache",
+                "We propose KIVI, a 2bit KV cache quantization algorithm that uses 2.6times less "
+                "peak memory. It runs on Mistral 7B and Llama models."),
+    StoredPaper("p3", "Efficient Distillation of Language Models",
+                "Knowledge distillation (KD) compresses a large language model into a small one. "
+                "We study distillation with a distiller network trained on 8 GPUs."),
+    StoredPaper("p4", "Segment Anything on a Phone",
+                "The Segment Anything Model (SAM) is costly; we present TinySAM, a small model "
+                "distilled from it."),
+]
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    lexical = LexicalIndex.build([p.paper_id for p in PAPERS],
+                                 [f"{p.title}\n{p.abstract}" for p in PAPERS], "r1")
+    papers = {p.paper_id: StoredPaper(p.paper_id, p.title, p.abstract,
+                                      names=paper_names(p.title, p.abstract)) for p in PAPERS}
+
+    def mentions(name: str) -> int:
+        stems = [s for _, s in lexical.terms(name)]
+        return len(lexical.papers_with_all(stems)) if stems else 0
+
+    names = NameIndex.build(((pid, p.names) for pid, p in papers.items()), mentions)
+    return Analyzer(lexical, names, papers)
+
+
+def named(analyzer: Analyzer, question: str) -> dict[str, tuple[list[str], bool]]:
+    return {n.text: (n.defined_by, n.known) for n in analyzer.analyze(question).names}
+
+
+def test_a_paper_defines_its_title_head_and_the_names_it_introduces() -> None:
+    names = paper_names(PAPERS[3].title, PAPERS[3].abstract)
+    assert "=TinySAM" in names and "=SAM" in names and "=Segment Anything Model" in names
+    assert paper_names(PAPERS[0].title, PAPERS[0].abstract)[0] == "Scissorhands"
+
+
+def test_names_resolve_to_the_papers_that_define_them_in_any_case(analyzer: Analyzer) -> None:
+    assert named(analyzer, "What does Scissorhands do?") == {"Scissorhands": (["p1"], True)}
+    assert named(analyzer, "scissorhands") == {"scissorhands": (["p1"], True)}
+    assert named(analyzer, "Compare KIVI and Scissorhands") == {
+        "KIVI": (["p2"], True), "Scissorhands": (["p1"], True)}
+    assert named(analyzer, "What is the Segment Anything Model?") == {
+        "Segment Anything Model": (["p4"], True)}
+
+
+def test_a_name_no_paper_holds_is_unknown_and_one_only_mentioned_is_known(
+        analyzer: Analyzer) -> None:
+    found = named(analyzer, "Splitwise vs Mooncake")
+    assert found == {"Splitwise": ([], False), "Mooncake": ([], False)}
+    found = named(analyzer, "Does KIVI run on Mistral 7B?")
+    assert found["KIVI"] == (["p2"], True) and found["Mistral 7B"] == ([], True)
+    # A version of a known name is another model: unknown unless a paper mentions it.
+    assert named(analyzer, "What is SAM 2?") == {"SAM 2": ([], False)}
+
+
+def test_common_words_are_not_names_but_rare_lower_case_ones_are(analyzer: Analyzer) -> None:
+    # "distiller" is a word most of these papers' stems share (distillation); "Distillation"
+    # opening the question is the sentence's first word, not a name.
+    assert named(analyzer, "distillation of language models") == {}
+    assert named(analyzer, "Distillation with a distiller network") == {}
+    assert analyzer.analyze("which papers compress the kv cache?").names == []
+
+
+def test_salient_terms_no_paper_holds_are_unknown_allowing_british_spelling(
+        analyzer: Analyzer) -> None:
+    assert analyzer.analyze("wildfire spread forecasting").unknown_terms == [
+        "wildfire", "spread", "forecasting"]
+    assert analyzer.analyze("kv cache quantisation").unknown_terms == []
+    assert analyzer.analyze("kv cache quantizaton").unknown_terms == []  # a typo keeps its stem
+
+
+@pytest.mark.parametrize(("question", "detail"), [
+    ("What learning rate was used to train KIVI?", "learning rate"),
+    ("How many GPUs did TinySAM use?", "gpu count"),
+    ("KIVI training cost in GPU hours", "compute"),
+    ("Who wrote the Scissorhands paper?", "authors"),
+    ("Which organisation developed KIVI?", "authors"),
+    ("Does averaging models fine-tuned with different hyperparameters help?", None),
+    ("what does that imply for spending a fixed compute budget?", None),
+])
+def test_the_detail_asked_for_is_recognised_only_when_asked(
+        analyzer: Analyzer, question: str, detail: str | None) -> None:
+    found = analyzer.analyze(question).detail
+    assert (found.kind if found else None) == detail
+
+
+@pytest.mark.parametrize(("question", "form"), [
+    ("Compare KIVI and Scissorhands", "comparison"),
+    ("KIVI vs Scissorhands", "comparison"),
+    ("KIVI and Scissorhands", "comparison"),
+    ("Summarize the techniques for KV cache compression", "survey"),
+    ("Which papers reduce the memory of the KV cache, and how?", "survey"),
+    ("What does KIVI do?", "about"),
+    ("kv cache memory", "open"),
+])
+def test_the_form_of_a_question(analyzer: Analyzer, question: str, form: str) -> None:
+    assert analyzer.analyze(question).form == form
+
+
+def test_the_shipped_coverage_model_loads_and_orders_evidence() -> None:
+    model = CoverageModel.load()
+    base = {f: m for f, m in zip(model.features, model.mean, strict=True)}
+    strong = base | {"dense": 0.7, "cover_top": 1.0, "unknown_share": 0.0, "unknown_rare": 0.0}
+    weak = base | {"dense": 0.2, "cover_top": 0.0, "unknown_share": 1.0, "unknown_rare": 1.0}
+    assert model.probability(strong) > model.threshold > model.probability(weak)
+
+
+# -- the real corpus ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engine(corpus_home) -> Engine:  # type: ignore[no-untyped-def]
+    return Engine(Settings(home=corpus_home))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", [
+    "What does Scissorhands do?", "scissorhands", "Compare KIVI and Scissorhands",
+    "Hydragen vs vAttention"])
+def test_questions_about_named_papers_are_answered_citing_them(
+        engine: Engine, question: str) -> None:
+    answer = engine.answer(question)
+    assert answer.coverage == "answered" and not answer.refused, answer.text
+    cited = {c.title.split(":")[0] for c in answer.citations}
+    for name in ("Scissorhands", "KIVI", "Hydragen", "vAttention"):
+        if name.lower() in question.lower():
+            assert name in cited, (name, cited)
+
+
+@pytest.mark.slow
+def test_a_named_item_missing_from_the_corpus_makes_the_answer_partial(engine: Engine) -> None:
+    answer = engine.answer("Splitwise vs Mooncake")
+    assert answer.coverage == "partial" and answer.missing == ["Mooncake"]
+    assert answer.text.startswith("_Mooncake is not in the corpus._")
+    assert [c.title.split(":")[0] for c in answer.citations] == ["Splitwise"]
+    data = answer.as_dict()
+    assert data["coverage"] == "partial" and data["missing"] == ["Mooncake"]
+
+
+@pytest.mark.slow
+def test_a_detail_the_abstract_lacks_makes_the_answer_partial(engine: Engine) -> None:
+    answer = engine.answer("What learning rate was used to train TinySAM?")
+    assert answer.coverage == "partial", answer.text
+    assert "does not give the learning rate" in answer.text and answer.citations
+    assert answer.citations[0].title.startswith("TinySAM")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("question", "reason"), [
+    ("How are exoplanets detected from telescope light curves?", "mentions 'exoplanets'"),
+    ("What does Mooncake do for LLM serving?", "mentions Mooncake"),
+    ("How does the stock market react to interest rate changes?",
+     "the closest papers do not mention"),
+    ("How long should a sourdough starter ferment before baking bread?", "'sourdough'"),
+])
+def test_questions_the_corpus_cannot_answer_are_declined_with_the_reason(
+        engine: Engine, question: str, reason: str) -> None:
+    answer = engine.answer(question)
+    assert answer.coverage == "declined" and answer.refused and not answer.citations
+    assert reason in answer.text and answer.closest
+    assert "The closest papers are:" in answer.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["<script>alert(1)</script>", "???", "the of and"])
+def test_nothing_to_say_is_declined_never_an_empty_answer(engine: Engine, question: str) -> None:
+    answer = engine.answer(question)
+    assert answer.text.strip()
+    assert answer.coverage == "declined" or answer.citations
+
+
+@pytest.mark.slow
+def test_the_analysis_follows_the_store_when_a_paper_with_a_new_name_is_ingested(
+        tiny_settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ingest.pipeline import run_ingest
+
+    first = tmp_path / "a.jsonl"
+    first.write_text(json.dumps({"title": "KIVI: 2bit KV cache quantization",
+                                 "abstract": "We propose KIVI, a tuning-free 2bit quantization "
+                                 "of the KV cache that saves 2.6x memory."}) + "\n")
+    run_ingest(tiny_settings, [first])
+    engine = Engine(tiny_settings)
+    assert engine.answer("Zorblax vs KIVI").missing == ["Zorblax"]
+    second = tmp_path / "b.jsonl"
+    second.write_text(json.dumps({"title": "Zorblax: Sparse attention for long documents",
+                                  "abstract": "We present Zorblax, which attends to a sparse "
+                                  "set of blocks and runs 3x faster on long documents."}) + "\n")
+    run_ingest(tiny_settings, [second])  # the running engine sees the new revision
+    answer = engine.answer("Zorblax vs KIVI")
+    assert answer.coverage == "answered" and answer.missing == []
+    assert {c.title.split(":")[0] for c in answer.citations} == {"Zorblax", "KIVI"}
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    calls: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.calls.append(self.path)
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_llm_answerers_take_the_decision_before_calling_the_llm(corpus_home) -> None:  # type: ignore[no-untyped-def]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = Settings(home=corpus_home).with_overrides(answer={
+            "answerer": "openai", "llm_model": "m",
+            "llm_base_url": f"http://127.0.0.1:{server.server_port}/v1",
+            "fallback_to_extractive": True})
+        engine = Engine(settings)
+        declined = engine.answer("How long should a sourdough starter ferment?")
+        assert declined.coverage == "declined" and _Recorder.calls == []
+        partial = engine.answer("Splitwise vs Mooncake")  # the LLM is called (and fails here)
+        assert _Recorder.calls, "an answerable question reaches the LLM"
+        assert partial.coverage == "partial" and partial.missing == ["Mooncake"]
+        assert partial.text.startswith("_Mooncake is not in the corpus._")
+    finally:
+        server.shutdown()
