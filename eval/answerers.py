@@ -162,7 +162,9 @@ def judge_text(answer: Answer, papers: list[RetrievedPaper], checker: Any) -> li
 def answer_scores(q: EvalQuestion, answer: Answer,
                   sentences: Sequence[CheckedSentence]) -> dict[str, float | None]:
     scores: dict[str, float | None] = dict.fromkeys(COLUMNS)
-    scores["refusal_accuracy"] = m.refusal_correct(q.answerable, answer.refused)
+    # An LLM that declines ("the sources do not answer") declines, whatever the engine decided.
+    scores["refusal_accuracy"] = m.coverage_correct(
+        q.answerable, "declined" if answer.refused else answer.coverage)
     if answer.refused:
         if q.answerable:
             scores["key_fact_recall"] = m.key_fact_recall("", q.key_facts)

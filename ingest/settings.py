@@ -131,7 +131,7 @@ class AnswerSettings(_Group):
         le=1,
         description="A retrieved abstract supports a sentence of an LLM answer when the "
         "sentence's cosine similarity to the abstract's nearest sentence (or title) reaches this "
-        "and the number and name checks pass (rag/support.py). Calibrated on 31 hand-labelled "
+        "and the number and name checks pass (rag/support.py). Calibrated on 39 hand-labelled "
         "Qwen2.5-Coder-1.5B sentences (eval/datasets/llm_sentences.jsonl): every threshold from "
         "0.40 to 0.65 gives the 'unsupported' verdict precision 0.80 and recall 0.80; 0.50 is "
         "the middle of that range (README, LLM answers).",
