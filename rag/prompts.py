@@ -32,7 +32,7 @@ as part of the quoted text.
 # the rules above and the few-shot form below (README, "LLM answers"). It has no "reply that the
 # sources do not answer" rule: whether to answer is decided before the LLM runs (a declined
 # question never reaches it), and the 1.5B model, given that rule, declined answerable questions.
-CLAIMS_PROMPT = f"""Answer questions about research papers using only the numbered sources.
+CLAIMS_PROMPT = """Answer questions about research papers using only the numbered sources.
 
 Rules:
 - Write 2 to 5 short sentences. Each sentence states one fact from one source and ends with \
