@@ -26,7 +26,7 @@ from tests.llm_server import llama_server
 
 pytestmark = pytest.mark.slow
 
-MISATTRIBUTED = "KIVI uses 2.6x less peak memory than Scissorhands [2]."  # [2] is KIVI
+MISATTRIBUTED = "KIVI uses 2.6x less peak memory than Scissorhands [2]."
 UNSUPPORTED_NUMBER = "Scissorhands cuts the memory of the KV cache by 37x [1]."
 VERDICTS = {"supported", "corrected", "added", "unsupported"}
 
@@ -76,7 +76,8 @@ def test_every_sentence_of_a_real_answer_has_a_verdict_and_planted_errors_are_un
     verdicts = {s.text: s for s in final.sentences}
     misattributed = verdicts["KIVI uses 2.6x less peak memory than Scissorhands."]
     number = verdicts["Scissorhands cuts the memory of the KV cache by 37x."]
-    assert misattributed.verdict == "unsupported" and "Scissorhands" in misattributed.reason
+    # Whichever of the two papers [2] is, it does not make the comparison (nor name the other).
+    assert misattributed.verdict == "unsupported" and "does not mention" in misattributed.reason
     assert number.verdict == "unsupported" and "37x" in number.reason
     flagged = {f.sentence for f in final.flags}
     assert {misattributed.text, number.text} <= flagged
