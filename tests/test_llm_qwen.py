@@ -5,9 +5,10 @@ The answer opens with two planted sentences (a GBNF grammar makes the server wri
 lets the model go on freely in its own words): the issue's misattribution, KIVI's 2.6x saving
 credited to a comparison with Scissorhands that neither abstract makes, and a number no source
 states. Both must come out unsupported; everything the model adds must carry a verdict.
-One model load and one answer (a prompt of about 600 tokens, at most 120 written): well under
-three minutes on two idle cores. On the development machine shared with three other engineers'
-jobs (load average 16) the same test took 16 minutes.
+One model load and one answer (a prompt of about 600 tokens, at most 120 written). Measured on
+the two-core development machine: the answer took 34 s at load average 1.7 and 66 s at 4
+(plus the session's corpus ingest, about 100 s, shared with the other slow tests, and the
+server's start); under a load average of 16 from other jobs the same answer took 16 minutes.
 """
 
 from __future__ import annotations
