@@ -37,7 +37,7 @@ $(VENV)/.installed-$(HASH):
 	touch $@
 
 $(VENV)/.installed-dev-$(HASH): $(VENV)/.installed-$(HASH)
-	$(PIP) install -q -e '.[dev,llamacpp,ray]'
+	$(PIP) install -q -e '.[dev,llamacpp,ray,llm-eval]'
 	touch $@
 
 lint: setup-dev

@@ -62,6 +62,14 @@ def write_report(run: EvalRun, out: Path, latest: Path | None = None) -> Path:
     with (out / "results.jsonl").open("w", encoding="utf-8") as fh:
         for r in run.results:
             fh.write(json.dumps(r.as_dict(), ensure_ascii=False) + "\n")
+    if run.answerers:
+        from eval.answerers import summarize_answerers
+
+        with (out / "answerers.jsonl").open("w", encoding="utf-8") as fh:
+            for row in run.answerers:
+                fh.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
+        (out / "answerers.json").write_text(
+            json.dumps(summarize_answerers(run.answerers), indent=2), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (out / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     plot_metrics(summary, run.systems, out / "metrics.png")
@@ -126,6 +134,10 @@ def render_markdown(run: EvalRun, summary: dict[str, dict[str, Any]], meta: dict
         lines += [f"**The LLM judge failed:** {config['judge_error']}", ""]
     lines += ["## Aggregate (mean, bootstrap 95% interval)", ""]
     lines += _aggregate_table(summary, systems)
+    if run.answerers:
+        from eval.answerers import comparison_markdown
+
+        lines += ["", *comparison_markdown(run.answerers)]
     lines += ["", "## By question type", ""]
     lines += _type_table(run, systems)
     lines += ["", "## Answers by question type (ours, answered questions)", "",

@@ -18,6 +18,7 @@ from eval.dataset import Dataset, EvalQuestion, check_gold_papers
 from ingest.errors import PaperchatError
 
 if TYPE_CHECKING:
+    from eval.answerers import AnswerRow
     from eval.judge import Judge
     from ingest.settings import Settings
     from rag.types import Answer
@@ -95,6 +96,8 @@ class EvalRun:
     systems: list[str]
     results: list[QuestionResult]
     config: dict[str, Any]
+    # Answerers compared on the same questions (eval/answerers.py), when asked for.
+    answerers: list[AnswerRow] = field(default_factory=list)
 
     def of(self, system: str) -> list[QuestionResult]:
         return [r for r in self.results if r.system == system]

@@ -1,5 +1,9 @@
 """Judges of citation support: does a cited abstract back up the sentence that cites it?
 
+Also the calibration of the LLM answers' per-sentence check (``rag.support``) on hand-labelled
+sentences (``eval/datasets/llm_sentences.jsonl``): precision and recall of its "unsupported"
+verdict at each threshold (``paperchat eval support``).
+
 ``embedding`` (the default) runs offline with the store's own embedding model; ``nli:FOLDER``
 uses a local cross-encoder NLI model; ``llm`` asks the configured judge LLM. Each takes
 (sentence, cited texts) pairs and gives one verdict per pair (``eval.metrics.Judge``).
@@ -7,7 +11,10 @@ uses a local cross-encoder NLI model; ``llm`` asks the configured judge LLM. Eac
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -124,3 +131,95 @@ def make_support(spec: str, embedder: Embedder, llm: Any = None, llm_name: str =
             raise PaperchatError("--support llm needs a judge LLM (--judge, or an LLM answerer).")
         return LLMSupport(llm, llm_name)
     raise PaperchatError(f"Unknown support judge {spec!r}: use embedding, nli:FOLDER or llm.")
+
+
+# -- calibrating the per-sentence check of LLM answers (rag/support.py) --------------------------
+
+LABELS = Path(__file__).resolve().parent / "datasets" / "llm_sentences.jsonl"
+
+
+@dataclass(frozen=True)
+class LabelledSentence:
+    """A sentence an LLM wrote, the sources it was answered from, and a person's label."""
+
+    id: str
+    question: str
+    sentence: str
+    written: tuple[int, ...]  # the citations the model wrote, numbered over ``retrieved``
+    retrieved: tuple[str, ...]  # paper ids, [1] first
+    supported: bool  # does some retrieved abstract state it (numbers, names and all)?
+    note: str = ""
+
+
+def load_labels(path: Path = LABELS) -> list[LabelledSentence]:
+    """The hand-labelled sentences; a record that does not fit names its line."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            label = r["label"]
+            if label not in ("supported", "unsupported"):
+                raise ValueError(f"label {label!r} is not supported/unsupported")
+            out.append(LabelledSentence(
+                id=str(r["id"]), question=str(r["question"]), sentence=str(r["sentence"]),
+                written=tuple(int(x) for x in r.get("written", [])),
+                retrieved=tuple(str(p) for p in r["retrieved"]),
+                supported=label == "supported", note=str(r.get("note", ""))))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PaperchatError(f"{path}:{n}: {exc}") from exc
+    return out
+
+
+@dataclass
+class Calibration:
+    """Precision and recall of the "unsupported" verdict at each threshold tried."""
+
+    rows: list[dict[str, float]]  # threshold, precision, recall, f1, accuracy, flagged
+    best: dict[str, float]
+    labelled: int
+    unsupported: int
+
+
+def predicted_unsupported(labels: list[LabelledSentence], papers: dict[str, Any], bank: Any,
+                          threshold: float, number_margin: float) -> list[bool]:
+    """The checker's verdict for each labelled sentence, judged alone with its marks."""
+    from rag.support import SupportChecker
+    from rag.types import RetrievedPaper
+
+    checker = SupportChecker(bank, threshold, number_margin)
+    out = []
+    for item in labels:
+        sources = [RetrievedPaper(rank=i, paper_id=pid, title=papers[pid].title, score=0.0,
+                                  abstract=papers[pid].abstract)
+                   for i, pid in enumerate(item.retrieved, start=1)]
+        marks = "".join(f"[{n}]" for n in item.written)
+        checked = checker.check(f"{item.sentence} {marks}".strip(), sources)
+        verdicts = [s.verdict for s in checked.sentences]
+        out.append(bool(verdicts) and "unsupported" in verdicts)
+    return out
+
+
+def calibrate(labels: list[LabelledSentence], papers: dict[str, Any], bank: Any,
+              thresholds: list[float], number_margin: float) -> Calibration:
+    """Score the "unsupported" verdict against the labels at each threshold; the best is the
+    one with the highest F1 (ties: the higher precision, so fewer good sentences are marked;
+    then the middle of the tied range, the farthest from both edges)."""
+    truth = [not item.supported for item in labels]
+    rows = []
+    for t in thresholds:
+        said = predicted_unsupported(labels, papers, bank, t, number_margin)
+        tp = sum(s and g for s, g in zip(said, truth, strict=True))
+        fp = sum(s and not g for s, g in zip(said, truth, strict=True))
+        fn = sum(g and not s for s, g in zip(said, truth, strict=True))
+        precision = tp / (tp + fp) if tp + fp else 1.0
+        recall = tp / (tp + fn) if tp + fn else 1.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        accuracy = sum(s == g for s, g in zip(said, truth, strict=True)) / len(truth)
+        rows.append({"threshold": t, "precision": precision, "recall": recall, "f1": f1,
+                     "accuracy": accuracy, "flagged": float(sum(said))})
+    top = max((r["f1"], r["precision"]) for r in rows)
+    tied = [r for r in rows if (r["f1"], r["precision"]) == top]
+    best = tied[(len(tied) - 1) // 2]
+    return Calibration(rows, best, len(labels), sum(truth))

@@ -1,30 +1,25 @@
-"""Checks on an LLM's answer after generation.
+"""Checks on an LLM's answer after generation: citation marks read and cleaned.
 
-Citations to sources that do not exist are removed; sentences without a citation, or whose cited
-abstracts hold no sentence similar enough to them, are flagged (the answer is kept, the flags go
-in the Answer for the UI to show).
+Citations to sources that do not exist are removed; each sentence is then judged against the
+retrieved abstracts (``rag.support``): supported, corrected, cited where it was not, or
+unsupported and flagged (the answer is kept, the verdicts go in the Answer for the UI to show).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from rag.prompts import NO_ANSWER
-from rag.sentences import SentenceBank, split_sentences
-from rag.types import Citation, Flag, RetrievedPaper
+from rag.sentences import split_sentences
+from rag.support import Checked, SupportChecker
+
+if TYPE_CHECKING:
+    from rag.sentences import SentenceBank
+    from rag.types import RetrievedPaper
 
 _MARK = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
-
-
-@dataclass
-class Checked:
-    text: str
-    citations: list[Citation]
-    flags: list[Flag]
 
 
 def cited_numbers(sentence: str) -> list[int]:
@@ -51,6 +46,19 @@ def remove_invalid(text: str, valid: range) -> tuple[str, set[int]]:
     return _MARK.sub(keep, text), removed
 
 
+def renumber(text: str, numbering: dict[int, int], sources: int) -> str:
+    """``text`` with each ``[n]`` replaced by ``[numbering[n]]``; a number outside
+    ``numbering`` becomes one past ``sources``, so that it stays a source that does not exist."""
+    if all(k == v for k, v in numbering.items()):
+        return text
+
+    def swap(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in re.split(r"[,;]", match.group(1))]
+        return "".join(f"[{numbering.get(n, sources + n)}]" for n in numbers)
+
+    return re.sub(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]", swap, text)
+
+
 def claims(text: str) -> list[str]:
     """The sentences of an answer that state something (list items split too)."""
     out = []
@@ -65,47 +73,8 @@ def claims(text: str) -> list[str]:
     return out
 
 
-def check(text: str, papers: list[RetrievedPaper], bank: SentenceBank, threshold: float) -> Checked:
-    """Clean ``text``'s citations against ``papers`` (numbered from 1) and flag what fails."""
-    original = claims(text)
-    text, removed = remove_invalid(text, range(1, len(papers) + 1))
-    flags: list[Flag] = []
-    for sentence in original:
-        numbers = cited_numbers(sentence)
-        if numbers and all(n in removed for n in numbers):
-            flags.append(Flag(strip_marks(sentence), "cited a source that does not exist"))
-
-    sentences = claims(text)
-    already = {f.sentence for f in flags}
-    cited = [(s, [n for n in cited_numbers(s)]) for s in sentences]
-    for sentence, numbers in cited:
-        if not numbers and strip_marks(sentence) not in already:
-            flags.append(Flag(strip_marks(sentence), "no citation"))
-
-    to_check = [(s, ns) for s, ns in cited if ns]
-    banks = bank.get([(p.paper_id, p.abstract) for p in papers])
-    best_passage: dict[int, tuple[float, str]] = {}
-    if to_check:
-        vectors = bank.embedder.embed([strip_marks(s) for s, _ in to_check])
-        for (sentence, numbers), vector in zip(to_check, vectors, strict=True):
-            best_sim, best_n = -1.0, numbers[0]
-            for n in dict.fromkeys(numbers):
-                source = banks[papers[n - 1].paper_id]
-                if not source.sentences:
-                    continue
-                sims = source.vectors @ vector
-                j = int(np.argmax(sims))
-                if sims[j] > best_passage.get(n, (-2.0, ""))[0]:
-                    best_passage[n] = (float(sims[j]), source.sentences[j])
-                if sims[j] > best_sim:
-                    best_sim, best_n = float(sims[j]), n
-            if best_sim < threshold:
-                flags.append(Flag(strip_marks(sentence), f"unsupported by [{best_n}]"))
-
-    citations = []
-    for n in sorted({n for _, ns in to_check for n in ns}):
-        paper = papers[n - 1]
-        passage = best_passage.get(n, (0.0, paper.passages[0] if paper.passages else ""))[1]
-        citations.append(Citation(n=n, paper_id=paper.paper_id, title=paper.title,
-                                  urls=list(paper.urls), passage=passage))
-    return Checked(text.strip(), citations, flags)
+def check(text: str, papers: list[RetrievedPaper], bank: SentenceBank, threshold: float,
+          number_margin: float = 0.1) -> Checked:
+    """``text``'s sentences judged against ``papers`` (numbered from 1): verdicts, corrected
+    citations and flags (see ``rag.support`` for how support is judged)."""
+    return SupportChecker(bank, threshold, number_margin).check(text, papers)

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ingest.errors import ProviderUnavailable
 from rag.answerer import Answerer, Context
-from rag.citations import check
+from rag.citations import check, renumber
 from rag.prompts import NO_ANSWER, answer_messages
 from rag.providers import describe, is_connection_error, make_llm
-from rag.types import Answer
+from rag.types import Answer, RetrievedPaper
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
     from ingest.settings import Settings
     from rag.sentences import SentenceBank
+
+# Sentences that say what a paper proposes or found (a method's name, a number) beat background
+# sentences of the same topic when an abstract is trimmed for the prompt.
+_FINDING = re.compile(r"\b(?:we (?:propose|introduce|present|develop)\w*|named|called|\d)",
+                      re.IGNORECASE)
+FINDING_BONUS = 0.1
 
 # Errors of these SDKs mean the provider failed us (down, wrong model, refused key), not a bug.
 _SDK_MODULES = ("openai", "httpx", "httpcore", "ollama", "llama_cpp")
@@ -52,8 +61,34 @@ class LLMAnswerer(Answerer):
             f"The LLM provider {self.name} at {where} failed: {type(exc).__name__}: {exc}"
         )
 
+    def prompt_sources(self, ctx: Context) -> tuple[list[RetrievedPaper], list[str]]:
+        """The papers the prompt shows, in retrieval order: the first ``llm_papers``, papers a
+        comparison names first; and their texts: the abstract sentences most similar to the
+        question, in the abstract's order (``llm_abstract_sentences``), or whole abstracts."""
+        a = self.settings.answer
+        pinned = set(ctx.decision.pinned) if ctx.decision is not None else set()
+        ranked = [p for p in ctx.papers if p.paper_id in pinned] + \
+            [p for p in ctx.papers if p.paper_id not in pinned]
+        shown = sorted(ranked[: a.llm_papers], key=lambda p: ctx.papers.index(p))
+        if not a.llm_abstract_sentences:
+            return shown, [p.abstract for p in shown]
+        banks = self.bank.get([(p.paper_id, p.abstract) for p in shown])
+        texts = []
+        for paper in shown:
+            sentences = banks[paper.paper_id]
+            if len(sentences.sentences) <= a.llm_abstract_sentences:
+                texts.append(paper.abstract)
+                continue
+            sims = sentences.vectors @ ctx.query_vector + np.array(
+                [FINDING_BONUS if _FINDING.search(t) else 0.0 for t in sentences.sentences])
+            best = sorted(np.argsort(-sims)[: a.llm_abstract_sentences].tolist())
+            texts.append(" ".join(sentences.sentences[i] for i in best))
+        return shown, texts
+
     def stream(self, ctx: Context) -> Iterator[str | Answer]:
-        messages = answer_messages(ctx.question, ctx.papers, ctx.history)
+        shown, texts = self.prompt_sources(ctx)
+        messages = answer_messages(ctx.question, shown, ctx.history,
+                                   self.settings.answer.llm_prompt, texts)
         parts: list[str] = []
         try:
             for chunk in self.llm.stream_chat(messages):
@@ -67,10 +102,14 @@ class LLMAnswerer(Answerer):
             if is_connection_error(exc) or type(exc).__module__.split(".")[0] in _SDK_MODULES:
                 raise self.unavailable(exc) from exc
             raise
-        threshold = self.settings.answer.support_threshold
-        checked = check("".join(parts), ctx.papers, self.bank, threshold)
+        a = self.settings.answer
+        # The prompt numbers its sources 1..len(shown); the answer numbers retrieved papers.
+        numbering = {i: ctx.papers.index(p) + 1 for i, p in enumerate(shown, start=1)}
+        written = renumber("".join(parts), numbering, len(ctx.papers))
+        checked = check(written, ctx.papers, self.bank, a.support_threshold,
+                        a.support_number_margin)
         said_no = NO_ANSWER.rstrip(".").casefold() in checked.text.casefold()
-        refused = said_no and not checked.citations
+        refused = said_no and not any(s.verdict != "unsupported" for s in checked.sentences)
         yield Answer(
             question=ctx.question,
             text=checked.text,
@@ -79,4 +118,5 @@ class LLMAnswerer(Answerer):
             closest=ctx.papers[:3] if refused else [],
             flags=checked.flags,
             answerer=self.name,
+            sentences=checked.sentences,
         )

@@ -7,13 +7,15 @@ loaded once per process and path.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ingest.errors import ProviderUnavailable
 
 if TYPE_CHECKING:
-    from llama_index.core.llms import LLM
+    from llama_index.core.llms import LLM, ChatMessage
 
     from ingest.settings import Settings
 
@@ -63,7 +65,7 @@ def describe(settings: Settings, provider: str) -> str:
     """Where the provider's model is, for error messages."""
     a = settings.answer
     if provider == "llamacpp":
-        return a.llm_gguf_path or "(no GGUF path set)"
+        return a.llm_gguf_path or "(no GGUF path set)"  # a path, or a packaged model's name
     if provider == "ollama":
         return ollama_url(a.llm_base_url)
     return a.llm_base_url
@@ -87,24 +89,54 @@ def _local_gguf(settings: Settings) -> LLM:
         raise ProviderUnavailable(
             "Set the GGUF model file for the llamacpp answerer: PAPERCHAT_ANSWER__LLM_GGUF_PATH=..."
         )
-    from pathlib import Path
+    from ingest.embedder import default_cache_dir
+    from rag.models import resolve
 
-    path = Path(a.llm_gguf_path).expanduser()
+    path = resolve(a.llm_gguf_path, settings.ingest.cache_dir or default_cache_dir())
     if not path.is_file():
         raise ProviderUnavailable(f"No GGUF model file at {path}")
+    threads = a.llm_threads or os.cpu_count() or 1
     key = (str(path.resolve()), a.llm_context_window, a.llm_max_tokens)
     with _LOCAL_LOCK:
         if not _LOCAL:
             atexit.register(_close_local)
         if key not in _LOCAL:
-            _LOCAL[key] = LlamaCPP(
+            llm = LlamaCPP(
                 model_path=str(path),
                 temperature=a.llm_temperature,
                 max_new_tokens=a.llm_max_tokens,
                 context_window=a.llm_context_window,
+                model_kwargs={"n_threads": threads, "n_threads_batch": threads, "seed": 7},
                 verbose=False,
             )
+            template = chat_template(llm._model)
+            if template is not None:  # a base model has none: llama-index's plain prompt
+                llm.messages_to_prompt = template
+            _LOCAL[key] = llm
         return _LOCAL[key]
+
+
+def chat_template(model: Any) -> Callable[[Sequence[ChatMessage]], str] | None:
+    """Messages to a prompt with the chat template the GGUF carries (ChatML for Qwen), as a
+    llama.cpp server would use it; llama-index's generic template confuses instruct models.
+    None for a GGUF without one (a base model)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = model.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+
+    def text(token: int) -> str:
+        return model._model.token_get_text(token) if token != -1 else ""
+
+    formatter = Jinja2ChatFormatter(template, eos_token=text(model.token_eos()),
+                                    bos_token=text(model.token_bos()))
+
+    def to_prompt(messages: Sequence[ChatMessage]) -> str:
+        turns = [{"role": m.role.value, "content": m.content or ""} for m in messages]
+        return formatter(messages=turns).prompt
+
+    return to_prompt
 
 
 def _close_local() -> None:

@@ -73,6 +73,22 @@ class Flag:
 
 
 @dataclass
+class CheckedSentence:
+    """One sentence of an LLM answer and the verdict of the support check (``rag.support``)."""
+
+    text: str  # the sentence without its citation marks
+    cites: list[int]  # sources it cites after the check (corrected or added ones included)
+    verdict: str  # "supported" | "corrected" | "added" | "unsupported"
+    support: float  # support score of the best passage (calibrated: see rag.support)
+    passage: str  # the supporting passage (for "unsupported": the nearest one, for context)
+    written: list[int] = field(default_factory=list)  # the citations the model wrote
+    reason: str = ""  # why it is unsupported or was corrected, in words
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class Answer:
     """An answer: markdown with ``[n]`` citations that all resolve to ``citations``."""
 
@@ -90,6 +106,7 @@ class Answer:
     notices: list[str] = field(default_factory=list)  # e.g. "question truncated", "LLM down"
     answerer: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, and "total"
+    sentences: list[CheckedSentence] = field(default_factory=list)  # LLM answers: verdicts
 
     def as_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` shape (plus a few extra fields)."""
@@ -108,4 +125,5 @@ class Answer:
             "table": [asdict(r) for r in self.table],
             "notices": self.notices,
             "answerer": self.answerer,
+            "sentences": [s.as_dict() for s in self.sentences],
         }

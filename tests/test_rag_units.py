@@ -108,7 +108,8 @@ def test_citations_to_missing_sources_are_removed_and_flagged(bank: SentenceBank
         "It was the first model to reach the moon [4]. "
         "MAMo uses a memory of past frames for video depth [2]. "
         "Bananas are rich in potassium and grow in the tropics [2]. "
-        "KIVI reduces peak memory by 2.6x."
+        "KIVI reduces peak memory by 2.6x. "
+        "Bananas grow on trees."
     )
     checked = check(answer, papers, bank, threshold=0.45)
     assert "[4]" not in checked.text and "[1]" in checked.text and "[2]" in checked.text
@@ -116,8 +117,9 @@ def test_citations_to_missing_sources_are_removed_and_flagged(bank: SentenceBank
     assert reasons["It was the first model to reach the moon."] == \
         "cited a source that does not exist"
     assert reasons["Bananas are rich in potassium and grow in the tropics."] == "unsupported by [2]"
-    assert reasons["KIVI reduces peak memory by 2.6x."] == "no citation"
-    assert not any("per-channel" in s or "past frames" in s for s in reasons)
+    assert reasons["Bananas grow on trees."] == "no citation"
+    assert "KIVI reduces peak memory by 2.6x [1]." in checked.text  # supported: cited now
+    assert not any("per-channel" in s or "past frames" in s or "2.6x" in s for s in reasons)
     assert [c.n for c in checked.citations] == [1, 2]
     assert "per-channel" in checked.citations[0].passage  # the sentence that supports the claim
 

@@ -37,7 +37,7 @@ _CITE_JS = """
 if (!window.__paperchatCites) {
   window.__paperchatCites = true;
   document.addEventListener('click', (event) => {
-    const link = event.target.closest('a.cite');
+    const link = event.target.closest('a.cite, a.verdict[href]');
     if (!link) return;
     const target = document.getElementById(link.getAttribute('href').slice(1));
     if (!target) return;

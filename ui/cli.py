@@ -290,11 +290,23 @@ def ask(
         _print_sources(final)
 
 
+_VERDICT_MARK = {"supported": "✓", "corrected": "~", "added": "+", "unsupported": "✗"}
+
+
 def _print_sources(answer: Any) -> None:
     for notice in answer.notices:
         typer.secho(f"note: {notice}", fg=typer.colors.YELLOW, err=True)
-    for flag in answer.flags:
-        typer.secho(f"flagged ({flag.reason}): {flag.sentence}", fg=typer.colors.YELLOW, err=True)
+    if answer.sentences:  # an LLM answer: each sentence with its verdict, as checked
+        typer.echo("\nChecked, sentence by sentence:")
+        for s in answer.sentences:
+            marks = "".join(f"[{n}]" for n in s.cites)
+            why = f"  ({s.reason})" if s.reason else ""
+            typer.secho(f"  {_VERDICT_MARK[s.verdict]} {s.verdict:<11} {marks:<6} {s.text}{why}",
+                        fg=typer.colors.YELLOW if s.verdict == "unsupported" else None)
+    else:
+        for flag in answer.flags:
+            typer.secho(f"flagged ({flag.reason}): {flag.sentence}", fg=typer.colors.YELLOW,
+                        err=True)
     if answer.citations:
         typer.echo("\nSources:")
         for c in answer.citations:
@@ -322,6 +334,11 @@ def eval_run(
     support: Annotated[str, typer.Option(
         help="Citation support judge: embedding[:THRESHOLD], nli:MODEL_FOLDER or llm.")] = (
         "embedding"),
+    answerer: Annotated[str | None, typer.Option(
+        help="Also answer each question with this LLM answerer (openai, ollama, llamacpp) and "
+        "compare it with the extractive one in the report.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Only N questions (each type in turn, to keep the mix).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -338,21 +355,37 @@ def eval_run(
     chosen = [s.strip() for s in systems.split(",") if s.strip()]
     if not chosen or any(s not in SYSTEMS for s in chosen):
         raise typer.BadParameter(f"--systems takes some of {', '.join(SYSTEMS)}")
-    settings = load_settings()
-    dataset = load_dataset(split)
+    from eval.answerers import limit_questions, run_answerers
+    from rag.engine import ANSWERERS
+
+    if answerer is not None and answerer not in ANSWERERS[1:]:
+        raise typer.BadParameter(f"--answerer takes one of {', '.join(ANSWERERS[1:])}")
+    settings = load_settings(answer={"answerer": "extractive"} if answerer else {})
+    dataset = limit_questions(load_dataset(split), limit)
     bar = None
     if not quiet:
         from tqdm import tqdm
 
         bar = tqdm(total=len(dataset) * len(chosen), unit="question", desc="eval",
                    file=sys.stderr, disable=None)
+    root = settings.home / "eval"
+    folder = out or root / datetime.now().strftime("%Y%m%d-%H%M%S")
+    compared_rows = []
+    if answerer is not None:  # first: the long part, whose rows are logged as they come
+        compared = ("extractive", answerer)
+        abar = None if quiet else tqdm(total=len(dataset) * len(compared), unit="answer",
+                                       desc="answerers", file=sys.stderr, disable=None)
+        compared_rows = run_answerers(settings, dataset, compared,
+                                      progress=(lambda *_: abar.update(1)) if abar else None,
+                                      log=folder / "answerers.partial.jsonl")
+        if abar is not None:
+            abar.close()
     run = run_eval(settings, dataset, systems=chosen, support=support,
                    judge=make_judge(settings, judge),
                    progress=(lambda *_: bar.update(1)) if bar is not None else None)
+    run.answerers = compared_rows
     if bar is not None:
         bar.close()
-    root = settings.home / "eval"
-    folder = out or root / datetime.now().strftime("%Y%m%d-%H%M%S")
     report = write_report(run, folder, latest=root / "latest")
     summary = summarize(run.results)
     if run.config.get("judge_error"):
@@ -394,6 +427,77 @@ def eval_compare(
     typer.echo(render(result, tolerance))
     if result.failed:
         raise typer.Exit(1)
+
+
+@eval_app.command("recheck")
+@user_errors
+def eval_recheck(
+    run: Annotated[Path, typer.Argument(help="A run folder holding answerers.jsonl.")],
+    split: Annotated[str, typer.Option(help="The split the run used (dev, test or a file).")] = (
+        "dev"),
+) -> None:
+    """Judge a run's LLM answers again, sentence by sentence, with the current support settings
+    (after a recalibration); writes answerers-rechecked.jsonl and .md beside the run's."""
+    from eval.answerers import comparison_markdown, load_rows, recheck
+    from eval.dataset import load_dataset
+    from rag.engine import Engine
+    from rag.support import SupportChecker
+
+    source = run / "answerers.jsonl"
+    if not source.is_file():  # a run still going (or stopped): what it answered so far
+        source = run / "answerers.partial.jsonl"
+    if not source.is_file():
+        raise PaperchatError(f"No answerers.jsonl in {run}: run `paperchat eval --answerer ...`")
+    settings = load_settings()
+    engine = Engine(settings)
+    a = settings.answer
+    rows = load_rows(source)
+    llm = {r.id for r in rows if r.answerer != "extractive"}
+    rows = [r for r in rows if r.id in llm]  # the questions both answerers got to
+    rows = recheck(rows, load_dataset(split), engine.papers(),
+                   SupportChecker(engine.bank, a.support_threshold, a.support_number_margin))
+    with (run / "answerers-rechecked.jsonl").open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
+    table = "\n".join(comparison_markdown(rows))
+    (run / "answerers-rechecked.md").write_text(
+        f"Rechecked with support_threshold {a.support_threshold}.\n\n{table}", encoding="utf-8")
+    typer.echo(table)
+
+
+@eval_app.command("support")
+@user_errors
+def eval_support(
+    labels: Annotated[Path | None, typer.Option(
+        help="Hand-labelled LLM sentences [default: eval/datasets/llm_sentences.jsonl].")] = None,
+    low: Annotated[float, typer.Option(help="Lowest threshold tried.")] = 0.35,
+    high: Annotated[float, typer.Option(help="Highest threshold tried.")] = 0.8,
+    step: Annotated[float, typer.Option(help="Threshold step.")] = 0.025,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+) -> None:
+    """Calibrate the LLM answers' support check: precision and recall of "unsupported" per
+    threshold, on hand-labelled sentences."""
+    from eval.support import LABELS, calibrate, load_labels
+    from rag.engine import Engine
+
+    settings = load_settings()
+    engine = Engine(settings)
+    items = load_labels(labels or LABELS)
+    steps = int(round((high - low) / step)) + 1
+    result = calibrate(items, engine.papers(), engine.bank,
+                       [round(low + i * step, 4) for i in range(steps)],
+                       settings.answer.support_number_margin)
+    if as_json:
+        emit_json({"labelled": result.labelled, "unsupported": result.unsupported,
+                   "best": result.best, "rows": result.rows})
+        return
+    typer.echo(f"{result.labelled} labelled sentences, {result.unsupported} unsupported; "
+               f"'unsupported' verdict per threshold (now {settings.answer.support_threshold}):")
+    typer.echo("threshold  precision  recall     F1  accuracy  flagged")
+    for r in result.rows:
+        mark = "  <- best F1" if r is result.best else ""
+        typer.echo(f"{r['threshold']:>9.3f}  {r['precision']:>9.3f}  {r['recall']:>6.3f}  "
+                   f"{r['f1']:>5.3f}  {r['accuracy']:>8.3f}  {int(r['flagged']):>7}{mark}")
 
 
 @eval_app.command("calibrate")

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
 from rag.sentences import split_sentences
-from rag.types import Answer, Citation, RetrievedPaper
+from rag.types import Answer, CheckedSentence, Citation, RetrievedPaper
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
 _MARKDOWN_BRACKETS = str.maketrans({"[": r"\[", "]": r"\]"})
@@ -65,14 +65,60 @@ def answer_markdown(text: str, turn: int, known: Iterable[int] | None = None) ->
     return "".join(out)
 
 
+_SENTENCE_TAIL = re.compile(r"(?:\s*\[\d{1,3}\])*[.!?]*[\"')\]*_]*")
+_END_PUNCT = re.compile(r"[.!?]+[\"')\]*_]*$")
+BADGES = {"supported": "supported", "corrected": "corrected", "added": "citation added",
+          "unsupported": "unsupported"}
+
+
+def badge(sentence: CheckedSentence, turn: int) -> str:
+    """The verdict of one sentence as a small link to its supporting source in the panel (an
+    unsupported sentence without a valid citation links nowhere); the passage is its tooltip."""
+    label = BADGES.get(sentence.verdict, sentence.verdict)
+    tip = sentence.passage if sentence.verdict != "unsupported" else \
+        (sentence.reason or "no retrieved source supports this sentence")
+    attrs = f'class="verdict v-{escape(sentence.verdict)}" title="{escape(tip)}"'
+    if sentence.cites:
+        n = sentence.cites[0]
+        return f'<a href="#{anchor(turn, n)}" {attrs} data-n="{n}">{escape(label)}</a>'
+    return f"<a {attrs}>{escape(label)}</a>"
+
+
+def checked_markdown(answer: Answer, turn: int) -> str:
+    """An LLM answer as chat markdown with each checked sentence followed by its verdict badge.
+
+    Sentences are found in the answer's text in order (the check wrote the text from them);
+    anything between them (list markers, labels, sentences too short to check) stays as it is.
+    """
+    known = [c.n for c in answer.citations]
+    text = answer.text
+    out: list[str] = []
+    cursor = 0
+    for sentence in answer.sentences:
+        core = _END_PUNCT.sub("", sentence.text).rstrip()
+        at = text.find(core, cursor) if core else -1
+        if at < 0:
+            continue
+        end = at + len(core)
+        end += _SENTENCE_TAIL.match(text, end).end() - end  # type: ignore[union-attr]
+        out.append(answer_markdown(text[cursor:end], turn, known))
+        out.append(" " + badge(sentence, turn))
+        cursor = end
+    out.append(answer_markdown(text[cursor:], turn, known))
+    return "".join(out)
+
+
 def chat_message(answer: Answer, turn: int) -> str:
-    """The final chat message of an answer: its text, then notices and failed citation checks."""
-    parts = [answer_markdown(answer.text, turn, (c.n for c in answer.citations))]
+    """The final chat message of an answer: its text (each checked sentence with its verdict
+    badge), then notices and failed citation checks."""
+    known = (c.n for c in answer.citations)
+    parts = [checked_markdown(answer, turn) if answer.sentences
+             else answer_markdown(answer.text, turn, known)]
     if answer.refused and answer.closest:
         parts.append("*The closest papers are listed in the sources panel.*")
     for notice in answer.notices:
         parts.append(f"*Note: {escape_markdown(notice)}*")
-    if answer.flags:
+    if answer.flags and not answer.sentences:  # checked sentences carry their own badges
         flagged = "\n".join(
             f"- {escape_markdown(f.sentence)} ({escape_markdown(f.reason)})" for f in answer.flags
         )
@@ -253,6 +299,11 @@ mark.passage { background: #fde68a; color: #111; padding: 0 2px; border-radius: 
 .refused { font-style: italic; margin-bottom: 0.4em; }
 .partial { font-style: italic; margin-bottom: 0.4em; color: #8a5a00; }
 a.cite { text-decoration: none; font-weight: 600; }
+a.verdict { font-size: 0.72em; font-weight: 600; padding: 0 0.45em; border-radius: 0.7em;
+            text-decoration: none; white-space: nowrap; vertical-align: 0.1em; cursor: pointer; }
+a.v-supported { background: #dcfce7; color: #166534; }
+a.v-corrected, a.v-added { background: #fef3c7; color: #92400e; }
+a.v-unsupported { background: #fee2e2; color: #991b1b; }
 .notice.error { color: var(--error-text-color, #b91c1c); }
 .paper .paper-meta { opacity: 0.7; font-size: 0.9em; }
 """
