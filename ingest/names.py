@@ -38,7 +38,8 @@ _PROPOSED = re.compile(
     r"\b(?:propose|present|introduce|develop|design|release|build)s?\s+"
     r"([A-Z][A-Za-z0-9^]*(?:[-_][A-Za-z0-9^]+)*)\s*[,:(]"
 )
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9^]*(?:[-_.][A-Za-z0-9^]+)*")
+# How names and questions are split into words (rag/analysis.py uses it too).
+TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9^]*(?:[-_.][A-Za-z0-9^]+)*")
 _KEY = re.compile(r"[^0-9a-z]+")
 # Words that open a title head without being a name.
 _NOT_NAMES = frozenset(
@@ -94,7 +95,7 @@ def paper_names(title: str, abstract: str) -> list[str]:
         expansion = _expansion(abstract[: found.start()], acronym)
         if expansion:
             defined.append(ABBREVIATION + expansion)
-    weak = [WEAK + w for w in _WORD.findall(title.partition(":")[2] if head else title)
+    weak = [WEAK + w for w in TOKEN.findall(title.partition(":")[2] if head else title)
             if is_name_shaped(w)]
     out: dict[str, str] = {}
     for name in strong + defined + weak:
@@ -169,7 +170,9 @@ class NameIndex:
             mentioned = max(mentions(s) for s in spellings(display[key]))
             if len(others) <= max_definers and mentioned <= max_mentions:
                 defined[key] = sorted(others)
-        split = {k: display[k].replace("-", " ").split() for k in defined}
+        # In words as questions are split into them (rag/analysis.py uses the same pattern):
+        # "Computation-Efficient Era" is two, "Mélange" is "M" + "lange".
+        split = {k: TOKEN.findall(display[k]) for k in defined}
         words = max((len(w) for w in split.values()), default=1)
         firsts = frozenset(name_key(w[0]) for w in split.values() if len(w) > 1)
         return cls(defined, {k: display[k] for k in defined}, words, firsts)

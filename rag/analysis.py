@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ingest.names import is_name_shaped, name_key
+from ingest.names import TOKEN, is_name_shaped, name_key
 from rag.analysis_types import Detail, Form, NamedItem, QuestionAnalysis
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ RARE_SHARE = 0.02
 MENTION_LIMIT = 25  # papers listed as mentioning a name
 
 _VERSION = re.compile(r"v?\d+(?:\.\d+)*[a-z]?", re.IGNORECASE)  # "2", "v3", "3.5", "4o"
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9^]*(?:[-_.][A-Za-z0-9^]+)*")
+_TOKEN = TOKEN
 # BM25 drops these, so no paper "holds" them.
 _BM25_STOPWORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their "

@@ -27,6 +27,10 @@ PAPERS = [
     StoredPaper("p3", "Efficient Distillation of Language Models",
                 "Knowledge distillation (KD) compresses a large language model into a small one. "
                 "We study distillation with a distiller network trained on 8 GPUs."),
+    StoredPaper("p5", "Computation-Efficient Era: A Survey of Efficient Models",
+                "We survey efficient models."),
+    StoredPaper("p6", "Mélange: Cost Efficient LLM Serving with GPU Heterogeneity",
+                "Mélange picks a mix of GPU types for serving."),
     StoredPaper("p4", "Segment Anything on a Phone",
                 "The Segment Anything Model (SAM) is costly; we present TinySAM, a small model "
                 "distilled from it."),
@@ -53,7 +57,8 @@ def named(analyzer: Analyzer, question: str) -> dict[str, tuple[list[str], bool]
 
 
 def test_a_paper_defines_its_title_head_and_the_names_it_introduces() -> None:
-    names = paper_names(PAPERS[3].title, PAPERS[3].abstract)
+    phone = next(p for p in PAPERS if p.paper_id == "p4")
+    names = paper_names(phone.title, phone.abstract)
     assert "=TinySAM" in names and "=SAM" in names and "=Segment Anything Model" in names
     assert paper_names(PAPERS[0].title, PAPERS[0].abstract)[0] == "Scissorhands"
 
@@ -65,6 +70,11 @@ def test_names_resolve_to_the_papers_that_define_them_in_any_case(analyzer: Anal
         "KIVI": (["p2"], True), "Scissorhands": (["p1"], True)}
     assert named(analyzer, "What is the Segment Anything Model?") == {
         "Segment Anything Model": (["p4"], True)}
+    # Names whose first word is hyphenated, or has a letter outside ASCII.
+    assert named(analyzer, "What does Computation-Efficient Era do?") == {
+        "Computation-Efficient Era": (["p5"], True)}
+    assert named(analyzer, "Mélange vs KIVI") == {"M lange": (["p6"], True),
+                                                 "KIVI": (["p2"], True)}
 
 
 def test_a_name_no_paper_holds_is_unknown_and_one_only_mentioned_is_known(
