@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 MODEL_VERSION = 1
 COVERED_KINDS = ("detail_near_miss",)  # unanswerable, yet the topic is covered
+FAR_KINDS = ("out_of_domain", "unknown_name")  # always declined, never hedged
 
 
 @dataclass
@@ -77,6 +78,9 @@ def fit(samples: list[Sample], *, c: float | None = None,
     p = model.predict_proba((x - mean) / scale)[:, 1]
     threshold = choose_threshold(p, y, max_answerable_declined)
     declined = p < threshold
+    # Hedge (answer in part, with a warning) only above every question of the far-off kinds.
+    far = [float(pi) for pi, s in zip(p, samples, strict=True) if s.kind in FAR_KINDS]
+    hedge = min(threshold, round(max(far) + 0.01, 2)) if far else threshold
     return {
         "version": MODEL_VERSION,
         "features": list(FEATURES),
@@ -85,6 +89,7 @@ def fit(samples: list[Sample], *, c: float | None = None,
         "coef": model.coef_[0].round(6).tolist(),
         "intercept": round(float(model.intercept_[0]), 6),
         "threshold": round(threshold, 4),
+        "hedge_threshold": round(hedge, 4),
         "info": {
             "fitted": dt.date.today().isoformat(),
             "questions": len(samples),

@@ -205,6 +205,15 @@ class AnswerSettings(_Group):
         "paper defines a name it asks about. Default: the threshold stored with the model, "
         "chosen on the dev split.",
     )
+    hedge_below: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Between this probability and decline_below, answer in part with a warning "
+        "that says what the closest papers lack, instead of declining. Default: the hedge "
+        "threshold stored with the model (above every out-of-domain and unknown-name dev "
+        "question).",
+    )
     coverage_model: Path | None = Field(
         None,
         description="JSON weights of the answerability model; default: the one shipped in "

@@ -10,8 +10,12 @@ Two kinds of evidence decide it.
 * **Topic coverage, by a calibrated model.** A logistic regression over the features below,
   fitted on the eval dev split (``paperchat eval calibrate``), gives P(the corpus covers the
   question); below ``answer.decline_below`` the question is declined, naming the salient terms
-  that no paper (or none of the closest papers) holds. Its weights are in
-  ``rag/answerability_model.json``, versioned with the code.
+  that no paper (or none of the closest papers) holds. Between ``hedge_threshold`` and the
+  threshold (both stored with the model), the question is answered in part instead: the
+  closest papers are shown after a warning that says what they lack. The hedge threshold sits
+  above every out-of-domain and unknown-name question of the dev split, so a question far from
+  the corpus is still declined. The weights are in ``rag/answerability_model.json``, versioned
+  with the code.
 
 Features (each a number per question, computed from the analysis and one retrieval):
 
@@ -123,6 +127,7 @@ class CoverageModel:
     intercept: float
     threshold: float
     info: dict[str, object]
+    hedge: float = 0.0  # between this and ``threshold``: answered in part, with a warning
 
     @classmethod
     def load(cls, path: str | None = None) -> CoverageModel:
@@ -136,7 +141,8 @@ class CoverageModel:
         if missing:
             raise ValueError(f"{path or MODEL_FILE}: unknown features {sorted(missing)}")
         return cls(names, tuple(data["mean"]), tuple(data["scale"]), tuple(data["coef"]),
-                   float(data["intercept"]), float(data["threshold"]), dict(data.get("info", {})))
+                   float(data["intercept"]), float(data["threshold"]), dict(data.get("info", {})),
+                   float(data.get("hedge_threshold", data["threshold"])))
 
     def probability(self, values: dict[str, float]) -> float:
         z = self.intercept + sum(
@@ -152,6 +158,7 @@ def decide(
     model: CoverageModel,
     decline_below: float,
     catalog: dict[str, StoredPaper],
+    hedge_below: float | None = None,
 ) -> Decision:
     """The outcome for one question, with what is missing and the reason in words."""
     p = model.probability(values)
@@ -169,7 +176,14 @@ def decide(
             return _partial(base, unknown, " ".join(missing))
         return _declined(base, unknown, _mentions_none(unknown))
     if p < decline_below and not known_named:
-        return _declined(base, analysis.unknown_terms, _topic_reason(analysis, evidence, catalog))
+        reason = _topic_reason(analysis, evidence, catalog)
+        missing = analysis.unknown_terms or _absent_terms(analysis, evidence)
+        if hedge_below is not None and p >= hedge_below:
+            # Unsure: the closest papers are shown for what they say, with why they may not
+            # answer the question.
+            return _partial(base, missing, f"The corpus may not cover this question. {reason} "
+                            "What the closest papers say:")
+        return _declined(base, missing, reason)
     if values.get("detail_missing") and analysis.detail is not None:
         about = _about(analysis, [p.paper_id for p in evidence.papers])
         titles = [_short(catalog[pid]) for pid in about[:2] if pid in catalog]
@@ -225,6 +239,12 @@ def _declined(base: Decision, missing: list[str], reason: str) -> Decision:
 def _mentions_none(terms: list[str]) -> str:
     quoted = _join([t for t in terms])
     return f"No paper in the corpus mentions {quoted}."
+
+
+def _absent_terms(analysis: QuestionAnalysis, evidence: Evidence) -> list[str]:
+    """The question's salient terms that none of the closest papers holds, rarest first."""
+    texts = [f"{p.title} {p.abstract}".casefold() for p in evidence.papers[:3]]
+    return [t for t, _ in analysis.salient if not any(t in text for text in texts)][:3]
 
 
 def _topic_reason(analysis: QuestionAnalysis, evidence: Evidence,

@@ -297,8 +297,10 @@ class Engine:
         values = features(analysis, evidence, found.lexical, catalog.papers)
         model = self.coverage_model
         below = self.settings.answer.decline_below
+        hedge = self.settings.answer.hedge_below
         decision = decide(analysis, evidence, values, model,
-                          model.threshold if below is None else below, catalog.papers)
+                          model.threshold if below is None else below, catalog.papers,
+                          model.hedge if hedge is None else hedge)
         return analysis, decision
 
     @property

@@ -90,7 +90,7 @@ def test_a_survey_question_gets_one_cited_row_per_paper(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("question", [
-    "How do proteins fold into their 3D structure?",
+    "How do vaccines train the immune system?",
     "What is a good recipe for sourdough bread?",
     "Which 19th-century French poets wrote about the sea?",
 ])

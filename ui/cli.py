@@ -519,6 +519,7 @@ def eval_calibrate(
     write(model, target)
     typer.echo(f"fitted on {len(samples)} questions of {split}; wrote {target}")
     emit_json(model["info"] | {"threshold": model["threshold"],
+                               "hedge_threshold": model["hedge_threshold"],
                                "coef": dict(zip(model["features"], model["coef"], strict=True))})
 
 
