@@ -191,7 +191,10 @@ class Analyzer:
         for span in self._name_candidates(question, tokens, words, used):
             if name_key(span.text) in {name_key(n.text) for n in named}:
                 continue
-            named.append(self._resolve(span.text))
+            item = self._resolve(span.text)
+            if not item.defined_by and len(item.mentioned_by) >= MENTION_LIMIT:
+                continue  # a word this many papers use is vocabulary ("LLM", "GPUs"), no name
+            named.append(item)
         salient, unknown = self._salient(words)
         return QuestionAnalysis(
             question=question,

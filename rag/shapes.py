@@ -161,9 +161,13 @@ def compared_items(ctx: Context) -> list[Item]:
     holds it; when the question names nothing, the two leading papers.
     """
     index = {p.paper_id: i for i, p in enumerate(ctx.papers)}
-    if ctx.analysis is not None and ctx.analysis.names:
+    # The items compared are the names a paper defines, or that no paper holds ("Mooncake");
+    # a name many papers only mention ("KV", "LLM", "GPT-4") is the topic, not an item.
+    compared = [n for n in ctx.analysis.names if n.defined_by or not n.known] \
+        if ctx.analysis is not None else []
+    if compared:
         items = []
-        for named in ctx.analysis.names:
+        for named in compared:
             found = next((index[pid] for pid in named.papers if pid in index), None)
             items.append(Item(named.text, found))
         return items

@@ -76,8 +76,6 @@ def test_comparing_two_named_techniques_gives_a_two_row_table_with_their_numbers
         engine, engine.answer("How do KIVI and Scissorhands compress the KV cache?"))
 
 
-@pytest.mark.xfail(reason="refused by today's refusal rule (Scissorhands is not spelled like a "
-                   "name); the answerability decision of issue 11 answers it", strict=False)
 def test_compare_kivi_and_scissorhands(engine: Engine) -> None:
     check_kivi_and_scissorhands(engine, engine.answer("Compare KIVI and Scissorhands"))
 
