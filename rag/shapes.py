@@ -167,8 +167,14 @@ def compared_items(ctx: Context) -> list[Item]:
         if ctx.analysis is not None else []
     if compared:
         items = []
+        taken: set[int] = set()
         for named in compared:
-            found = next((index[pid] for pid in named.papers if pid in index), None)
+            # A name two papers claim ("PagedAttention": its own paper, and vAttention's title
+            # "... without PagedAttention") goes to one not already standing for another item.
+            rows = [index[pid] for pid in named.papers if pid in index]
+            found = next((i for i in rows if i not in taken), rows[0] if rows else None)
+            if found is not None:
+                taken.add(found)
             items.append(Item(named.text, found))
         return items
     named = side_by_side(ctx.query, ctx.papers)
