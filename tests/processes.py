@@ -16,9 +16,16 @@ _FIRST_WRITE = re.compile(r"embedding: +\d+%\|[^|]*\| *[1-9]\d*/")
 
 def kill_ingest_after_first_write(sources: Path, env: dict[str, str], timeout: float = 300) -> None:
     """Start an ingest, wait until its progress bar shows a written group, then SIGKILL it."""
+    kill_ingest_when([str(sources)], env, _FIRST_WRITE, timeout)
+
+
+def kill_ingest_when(args: list[str], env: dict[str, str], seen_pattern: re.Pattern[str],
+                     timeout: float = 300) -> str:
+    """Run `paperchat ingest ARGS`, SIGKILL it (and only it) once its stderr matches
+    ``seen_pattern``; returns what it printed."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "ingest", str(sources)],
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        [sys.executable, "-m", "ui.cli", "ingest", *args],
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **env},
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=ROOT, text=True,
     )
     assert proc.stderr is not None
@@ -26,7 +33,9 @@ def kill_ingest_after_first_write(sources: Path, env: dict[str, str], timeout: f
     while time.monotonic() < deadline:
         char = proc.stderr.read(1)
         seen += char
-        if not char or _FIRST_WRITE.search(seen):
+        if not char or seen_pattern.search(seen):
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert seen_pattern.search(seen), seen[-2000:]
+    return seen

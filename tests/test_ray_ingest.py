@@ -28,6 +28,7 @@ from ingest.sources import collect
 
 from .chroma_server import ChromaServer, free_port
 from .conftest import DATA, FIXTURES, ROOT
+from .processes import kill_ingest_when
 
 TINY = FIXTURES / "tiny"
 ONE_FILE = sorted(DATA.iterdir())[0]  # about 125 papers of the bundled corpus
@@ -279,31 +280,12 @@ def test_a_killed_embedding_actor_is_restarted_and_the_store_ends_complete(
 _FIRST_WRITE = re.compile(r"embedding: +[1-9]\d*chunk")
 
 
-def _kill_after_first_write(args: list[str], env: dict[str, str], timeout: float = 300) -> None:
-    """Runs `paperchat ingest ARGS`, SIGKILLs it (and only it) once its bar counts a write."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "ingest", *args],
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **env},
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=ROOT, text=True,
-    )
-    assert proc.stderr is not None
-    deadline, seen = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
-        char = proc.stderr.read(1)
-        seen += char
-        if not char or _FIRST_WRITE.search(seen):
-            break
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert _FIRST_WRITE.search(seen), seen[-2000:]
-
-
 @pytest.mark.slow
 def test_a_driver_killed_midway_is_completed_by_the_next_run(
     ray_cluster: None, tmp_path: Path
 ) -> None:
     env = {"PAPERCHAT_HOME": str(tmp_path / "home"), "PAPERCHAT_RAY__WRITE_PAPERS": "16"}
-    _kill_after_first_write([str(ONE_FILE), "--engine", "ray"], env)
+    kill_ingest_when([str(ONE_FILE), "--engine", "ray"], env, _FIRST_WRITE)
     settings = on_ray(Settings(home=tmp_path / "home"))
     partial = settings.store().count()
     summary = run_ingest(settings, [ONE_FILE])
