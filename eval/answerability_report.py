@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from eval.run import EvalRun, QuestionResult
+    from paperchat.eval.run import EvalRun, QuestionResult
 
 OUTCOMES = ("answered", "partial", "declined")
 COVERED_KINDS = ("detail_near_miss",)

@@ -17,14 +17,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eval import metrics as m
-from ingest.errors import PaperchatError
+from paperchat.errors import PaperchatError
+from paperchat.eval import metrics as m
 
 if TYPE_CHECKING:
-    from eval.dataset import Dataset, EvalQuestion
-    from ingest.settings import Settings
-    from rag.engine import Engine
-    from rag.types import Answer, CheckedSentence, RetrievedPaper
+    from paperchat.eval.dataset import Dataset, EvalQuestion
+    from paperchat.rag.engine import Engine
+    from paperchat.rag.types import Answer, CheckedSentence, RetrievedPaper
+    from paperchat.settings import Settings
 
 # name -> what the report calls it; the order is the table's row order.
 COLUMNS = {
@@ -88,8 +88,8 @@ def run_answerers(settings: Settings, dataset: Dataset, answerers: Sequence[str]
 
     With ``log``, each row is appended to that JSON Lines file as soon as it is made: an LLM
     run takes a while, and what it did so far can be read (or kept) before it ends."""
-    from rag.engine import Engine
-    from rag.support import SupportChecker
+    from paperchat.rag.engine import Engine
+    from paperchat.rag.support import SupportChecker
 
     engine = Engine(settings.with_overrides(retrieval={"mode": "hybrid"}))
     a = settings.answer
@@ -115,7 +115,7 @@ def run_answerers(settings: Settings, dataset: Dataset, answerers: Sequence[str]
 
 def answer_one(engine: Engine, answerer: str, q: EvalQuestion, checker: Any) -> AnswerRow:
     """Stream one answer, timing the first piece and the whole, then score it."""
-    from rag.types import Answer
+    from paperchat.rag.types import Answer
 
     row = AnswerRow(answerer=answerer, id=q.id, type=q.type, question=q.question,
                     answerable=q.answerable)
@@ -252,7 +252,7 @@ def recheck(rows: list[AnswerRow], dataset: Dataset, papers: dict[str, Any],
     """The LLM rows judged again from what the model wrote (``raw``) with ``checker`` (a new
     threshold, say); the model's words are the run's, only verdicts, marks and the metrics that
     depend on them change. Extractive rows are kept as they are (they quote their sources)."""
-    from rag.types import Answer, RetrievedPaper
+    from paperchat.rag.types import Answer, RetrievedPaper
 
     questions = {q.id: q for q in dataset.questions}
     out = []

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import Chunker
-from ingest.pipeline import run_ingest
-from ingest.settings import Settings
-from ingest.sources import collect
-from ingest.store import PaperStore
+from paperchat.ingest.chunking import Chunker
+from paperchat.ingest.pipeline import run_ingest
+from paperchat.ingest.sources import collect
+from paperchat.ingest.store import PaperStore
+from paperchat.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -62,7 +62,7 @@ def questions(limit: int) -> list[str]:
 
 
 def bench_ingest(work: Path, with_llamaindex: bool = True) -> dict[str, Any]:
-    from ingest.embedder import Embedder
+    from paperchat.ingest.embedder import Embedder
 
     # A first ingest into an empty store (no Chroma client has opened it yet in this process).
     shutil.rmtree(work / "ours", ignore_errors=True)
@@ -144,7 +144,7 @@ def bench_latency(settings: Settings, qs: Sequence[str]) -> dict[str, Any]:
     """Search, then each question answered twice: first sight, on a cold cache (its papers'
     sentences, roles and vectors are read from the store, where ingest wrote them) and warm
     (in the engine's memory)."""
-    from rag.engine import Engine
+    from paperchat.rag.engine import Engine
 
     shutil.rmtree(settings.sentences_dir, ignore_errors=True)
     engine = Engine(settings)
@@ -246,7 +246,7 @@ def _free_port() -> int:
 def bench_scale(
     work: Path, sizes: Sequence[int], qs: Sequence[str], chunks_per_s: float
 ) -> list[dict[str, Any]]:
-    from eval.synthetic import composed_vectors, make_corpus, sentence_pool
+    from paperchat.eval.synthetic import composed_vectors, make_corpus, sentence_pool
 
     settings = Settings(home=work / "pool")
     real = collect([DATA]).papers
@@ -292,7 +292,7 @@ def _pool_sentences(settings: Settings, papers: Sequence[Any], pool: list[str],
                     vectors: np.ndarray) -> tuple[list[Any], np.ndarray]:
     """The sentence records of synthetic papers with their pool sentences' real vectors (the
     few a re-split does not give back whole are embedded)."""
-    from ingest.sentence_index import sentence_records
+    from paperchat.ingest.sentence_index import sentence_records
 
     records = sentence_records(papers)
     where = {text: i for i, text in enumerate(pool)}

@@ -3,7 +3,7 @@ projection for the full arXiv snapshot, a `chroma run` server's write rate, and 
 peak memory as the corpus grows. Writes benchmarks/ray.json, benchmarks/ray_scaling.png and
 the section between the ray-bench markers of BENCHMARKS.md.
 
-    python -m eval.bench_ray --records 400 --rss-sizes 2000,20000
+    python -m paperchat.eval.bench_ray --records 400 --rss-sizes 2000,20000
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from eval.synth_arxiv import Pool, write
-from ingest.settings import Settings
+from paperchat.eval.synth_arxiv import Pool, write
+from paperchat.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- ray-bench:start -->", "<!-- ray-bench:end -->"
@@ -43,7 +43,7 @@ def load() -> float:
 
 def bench_actors(work: Path, source: Path, actors: int) -> dict[str, Any]:
     """One first ingest of ``source`` on a fresh local cluster with ``actors`` embedders."""
-    from ingest.ray_ingest import run_ray_ingest
+    from paperchat.ingest.ray_ingest import run_ray_ingest
 
     home = work / f"actors-{actors}"
     shutil.rmtree(home, ignore_errors=True)
@@ -68,7 +68,7 @@ def bench_actors(work: Path, source: Path, actors: int) -> dict[str, Any]:
 
 def bench_local(work: Path, source: Path) -> dict[str, Any]:
     """The local engine on the same file, for reference."""
-    from ingest.pipeline import run_ingest
+    from paperchat.ingest.pipeline import run_ingest
 
     home = work / "local"
     shutil.rmtree(home, ignore_errors=True)
@@ -114,7 +114,7 @@ class _Server:
 def bench_chroma_writes(work: Path, vectors: np.ndarray, total: int) -> list[dict[str, Any]]:
     """Chunks per second that a `chroma run` server takes (HNSW insert + metadata), with one
     and with two writers, each sending batches of 1000 chunks with paperchat-sized metadata."""
-    from ingest.store import connect
+    from paperchat.ingest.store import connect
 
     rows = []
     for writers in (1, 2):
@@ -160,8 +160,8 @@ def bench_chroma_writes(work: Path, vectors: np.ndarray, total: int) -> list[dic
 
 _DRIVER = """
 import json, resource, sys, threading, time
-from ingest.settings import Settings
-from ingest.ray_ingest import run_ray_ingest
+from paperchat.settings import Settings
+from paperchat.ingest.ray_ingest import run_ray_ingest
 
 peak = {"RssAnon": 0, "RssShmem": 0, "VmRSS": 0}
 done = threading.Event()
@@ -202,8 +202,8 @@ def prefill(home: Path, source: Path) -> None:
     as an ingest writes them; vectors of the right shape, not embedded), so that a Ray ingest
     of ``source`` finds them all unchanged and exercises reading, the shuffle and the diff at
     full size without hours of embedding."""
-    from ingest.chunking import Chunker
-    from ingest.sources import collect
+    from paperchat.ingest.chunking import Chunker
+    from paperchat.ingest.sources import collect
 
     shutil.rmtree(home, ignore_errors=True)
     settings = Settings(home=home)

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.answerability import FEATURES
+from paperchat.rag.answerability import FEATURES
 
 if TYPE_CHECKING:
-    from eval.dataset import Dataset, EvalQuestion
-    from ingest.settings import Settings
+    from paperchat.eval.dataset import Dataset, EvalQuestion
+    from paperchat.settings import Settings
 
 MODEL_VERSION = 1
 COVERED_KINDS = ("detail_near_miss",)  # unanswerable, yet the topic is covered
@@ -43,7 +43,7 @@ def covered(q: EvalQuestion) -> int:
 
 
 def collect(settings: Settings, dataset: Dataset) -> list[Sample]:
-    from rag.engine import Engine
+    from paperchat.rag.engine import Engine
 
     engine = Engine(settings)
     samples = []

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval import metrics as m
-from eval.dataset import BadDataset
-from eval.run import GATED_METRICS, QuestionResult
+from paperchat.eval import metrics as m
+from paperchat.eval.dataset import BadDataset
+from paperchat.eval.run import GATED_METRICS, QuestionResult
 
 FLIP_METRICS = ("hit@1", "hit@5", "hit@10", "refusal_accuracy", "citation_valid")
 DEFAULT_TOLERANCE = 0.02

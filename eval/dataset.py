@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from ingest.errors import PaperchatError
+from paperchat.errors import PaperchatError
 
 QuestionType = Literal["factual", "paraphrase", "named", "technique", "comparison", "terse",
                        "unanswerable"]

@@ -10,7 +10,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
 if TYPE_CHECKING:
-    from ingest.embedder import Embedder
+    from paperchat.ingest.embedder import Embedder
 
 
 class PaperchatEmbedding(BaseEmbedding):

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.errors import PaperchatError
+from paperchat.errors import PaperchatError
 
 if TYPE_CHECKING:
-    from eval.dataset import Dataset
-    from eval.run import QuestionResult
-    from ingest.settings import Settings
+    from paperchat.eval.dataset import Dataset
+    from paperchat.eval.run import QuestionResult
+    from paperchat.settings import Settings
 
 _SCORE = re.compile(r"\d+(?:\.\d+)?")
 CONTEXT_PAPERS = 3  # abstracts shown to the judge when an answer cites nothing
@@ -96,7 +96,7 @@ def make_judge(settings: Settings, spec: str | None) -> Judge | None:
         raise PaperchatError("--judge needs an LLM provider: openai, ollama or llamacpp.")
     field = "llm_gguf_path" if provider == "llamacpp" else "llm_model"
     judged = settings.with_overrides(answer={field: model} if model else {})
-    from rag.providers import make_llm
+    from paperchat.rag.providers import make_llm
 
     llm = make_llm(judged, provider)
     name = getattr(judged.answer, field) or provider

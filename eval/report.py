@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from eval import answerability_report
-from eval import metrics as m
-from eval.run import (
+from paperchat.eval import answerability_report
+from paperchat.eval import metrics as m
+from paperchat.eval.run import (
     ANSWER_METRICS,
     JUDGE_METRICS,
     METRICS,
@@ -63,7 +63,7 @@ def write_report(run: EvalRun, out: Path, latest: Path | None = None) -> Path:
         for r in run.results:
             fh.write(json.dumps(r.as_dict(), ensure_ascii=False) + "\n")
     if run.answerers:
-        from eval.answerers import summarize_answerers
+        from paperchat.eval.answerers import summarize_answerers
 
         with (out / "answerers.jsonl").open("w", encoding="utf-8") as fh:
             for row in run.answerers:
@@ -135,7 +135,7 @@ def render_markdown(run: EvalRun, summary: dict[str, dict[str, Any]], meta: dict
     lines += ["## Aggregate (mean, bootstrap 95% interval)", ""]
     lines += _aggregate_table(summary, systems)
     if run.answerers:
-        from eval.answerers import comparison_markdown
+        from paperchat.eval.answerers import comparison_markdown
 
         lines += ["", *comparison_markdown(run.answerers)]
     lines += ["", "## By question type", ""]

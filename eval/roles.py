@@ -1,6 +1,6 @@
 """How well the sentence-role tagger agrees with hand labels (``eval/datasets/roles.jsonl``).
 
-    python -m eval.roles          # accuracy overall and per role, and the confusion table
+    python -m paperchat.eval.roles          # accuracy overall and per role, and the confusion table
 
 The labels were written by reading 160 sentences of 40 papers drawn at random (seed 12); the
 first 20 papers' rows ("tune") were looked at while adjusting the rules, the last 20 ("held out")
@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.roles import ROLES, tag_roles
+from paperchat.ingest.roles import ROLES, tag_roles
 
 LABELS = Path(__file__).parent / "datasets" / "roles.jsonl"
 TUNE_PAPERS = 20
@@ -35,7 +35,7 @@ def load_labels(path: Path = LABELS) -> list[Labelled]:
 
 def tagged(rows: list[Labelled], abstracts: dict[str, str]) -> list[str]:
     """The tagger's role for each labelled row, tagging its whole abstract as ingest does."""
-    from rag.sentences import split_sentences
+    from paperchat.rag.sentences import split_sentences
 
     out = []
     for row in rows:
@@ -71,7 +71,7 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def corpus_abstracts(path: Path = DATA) -> dict[str, str]:
-    from ingest.sources import collect
+    from paperchat.ingest.sources import collect
 
     return {p.paper_id: p.abstract for p in collect([path]).papers}
 

@@ -13,15 +13,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from eval import metrics as m
-from eval.dataset import Dataset, EvalQuestion, check_gold_papers
-from ingest.errors import PaperchatError
+from paperchat.errors import PaperchatError
+from paperchat.eval import metrics as m
+from paperchat.eval.dataset import Dataset, EvalQuestion, check_gold_papers
 
 if TYPE_CHECKING:
-    from eval.answerers import AnswerRow
-    from eval.judge import Judge
-    from ingest.settings import Settings
-    from rag.types import Answer
+    from paperchat.eval.answerers import AnswerRow
+    from paperchat.eval.judge import Judge
+    from paperchat.rag.types import Answer
+    from paperchat.settings import Settings
 
 SYSTEMS: tuple[str, ...] = ("hybrid", "bm25", "dense")  # ours first, then the baselines
 RETRIEVE_K = 10
@@ -123,9 +123,9 @@ def run_eval(
     """
     from llama_index.core.evaluation import SemanticSimilarityEvaluator
 
-    from eval.embedding import PaperchatEmbedding
-    from eval.support import make_support
-    from rag.engine import Engine
+    from paperchat.eval.embedding import PaperchatEmbedding
+    from paperchat.eval.support import make_support
+    from paperchat.rag.engine import Engine
 
     if answer_systems is None:
         extractive = settings.answer.answerer == "extractive"
@@ -260,7 +260,7 @@ def reference_metrics(q: EvalQuestion, words: float | None, top: str | None,
     """Key facts and words of the two reference answers: the whole abstract of the top
     retrieved paper (a baseline ours must beat), and the oracle extract of gold sentences in
     the words our answer took (the ceiling of extraction)."""
-    from rag.sentences import split_sentences
+    from paperchat.rag.sentences import split_sentences
 
     out: dict[str, float | None] = dict.fromkeys(REFERENCE_METRICS)
     if top is not None and top in abstracts:

@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ingest.names import is_name_shaped, name_key, title_head
+from paperchat.ingest.names import is_name_shaped, name_key, title_head
 
 if TYPE_CHECKING:
-    from ingest.names import NameIndex
-    from ingest.store import StoredPaper
-    from rag.engine import Engine
-    from rag.types import Answer
+    from paperchat.ingest.names import NameIndex
+    from paperchat.ingest.store import StoredPaper
+    from paperchat.rag.engine import Engine
+    from paperchat.rag.types import Answer
 
 # Real models, methods, systems and hardware that the bundled corpus never mentions (checked by
 # :func:`absent_names` against the store each time the suite is built).

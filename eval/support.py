@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.errors import PaperchatError
+from paperchat.errors import PaperchatError
 
 if TYPE_CHECKING:
-    from eval.metrics import Judge
-    from ingest.embedder import Embedder
+    from paperchat.eval.metrics import Judge
+    from paperchat.ingest.embedder import Embedder
 
 # all-MiniLM-L6-v2 gives a sentence and a faithful paraphrase of it 0.7 or more; two sentences
 # that merely share a topic land around 0.3-0.5.
@@ -185,8 +185,8 @@ class Calibration:
 def predicted_unsupported(labels: list[LabelledSentence], papers: dict[str, Any], bank: Any,
                           threshold: float, number_margin: float) -> list[bool]:
     """The checker's verdict for each labelled sentence, judged alone with its marks."""
-    from rag.support import SupportChecker
-    from rag.types import RetrievedPaper
+    from paperchat.rag.support import SupportChecker
+    from paperchat.rag.types import RetrievedPaper
 
     checker = SupportChecker(bank, threshold, number_margin)
     out = []

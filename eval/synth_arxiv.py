@@ -8,7 +8,7 @@ with two spaces). Its abstract is 4-9 real sentences of the bundled corpus in a 
 title new words drawn from real titles, its id new. Written as a stream with a fixed seed: the
 same N gives the same file, and 200k records (about 230 MB) need no download and little memory.
 
-    python -m eval.synth_arxiv 200000 big.jsonl
+    python -m paperchat.eval.synth_arxiv 200000 big.jsonl
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.sources import collect
-from rag.sentences import split_sentences
+from paperchat.ingest.sources import collect
+from paperchat.rag.sentences import split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.chunking import Chunk
-from ingest.records import Paper
-from rag.sentences import split_sentences
+from paperchat.ingest.chunking import Chunk
+from paperchat.ingest.records import Paper
+from paperchat.rag.sentences import split_sentences
 
 SEED = 20261123
 SENTENCES_PER_CHUNK = 4

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from llama_index.core.node_parser import SentenceSplitter
 
-from ingest.records import Paper
+from paperchat.ingest.records import Paper
 
 # Below this many word pieces for the body, a chunk says too little; a longer title is shortened
 # in the embedded text instead.

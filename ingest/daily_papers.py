@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ingest.records import Paper, Problem
+from paperchat.ingest.records import Paper, Problem
 
 BOILERPLATE = frozenset(
     s.casefold()

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ingest.errors import PaperchatError
+from paperchat.errors import PaperchatError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from ingest.onnx_encoder import OnnxEncoder
+    from paperchat.ingest.onnx_encoder import OnnxEncoder
 
 BUNDLED_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
 
@@ -159,7 +159,7 @@ class Embedder:
 
     def _open_onnx(self) -> OnnxEncoder | Exception:
         """The encoder, exported first if this model has no graph in the cache yet; or why not."""
-        from ingest import onnx_encoder
+        from paperchat.ingest import onnx_encoder
 
         try:
             folder = onnx_encoder.check_exportable(self.source)
@@ -196,7 +196,7 @@ class Embedder:
             return exc
 
     def _onnx_encoder(self, graph: Path, folder: Path) -> OnnxEncoder:
-        from ingest import onnx_encoder
+        from paperchat.ingest import onnx_encoder
 
         if self.backend == "onnx-int8":
             graph = onnx_encoder.quantized(graph)

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ingest.chunking import Chunk, Chunker
-from ingest.records import Paper
-from ingest.sentence_index import sentence_records
-from ingest.settings import Settings
-from ingest.sources import Format, collect
-from ingest.store import Held, PaperStore
+from paperchat.ingest.chunking import Chunk, Chunker
+from paperchat.ingest.records import Paper
+from paperchat.ingest.sentence_index import sentence_records
+from paperchat.ingest.sources import Format, collect
+from paperchat.ingest.store import Held, PaperStore
+from paperchat.settings import Settings
 
 # Papers embedded and written per step: big enough for efficient batches, small enough that a
 # killed ingest loses little.
@@ -95,7 +95,7 @@ def run_ingest(
     progress: ProgressFactory | None = None,
 ) -> IngestSummary:
     if settings.ingest.engine == "ray":
-        from ingest.ray_ingest import run_ray_ingest
+        from paperchat.ingest.ray_ingest import run_ray_ingest
 
         return run_ray_ingest(
             settings, paths, fmt=fmt, rebuild=rebuild, prune=prune, progress=progress

@@ -29,19 +29,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.errors import PaperchatError
-from ingest.pipeline import IngestSummary, Progress, ProgressFactory, redo
-from ingest.records import Paper, Problem
-from ingest.sentence_index import SentenceRecord, sentence_records
-from ingest.settings import Settings
-from ingest.shards import Part, plan, read_part
-from ingest.sources import Format
-from ingest.store import GET_PAGE, Held, PaperStore
+from paperchat.errors import PaperchatError
+from paperchat.ingest.pipeline import IngestSummary, Progress, ProgressFactory, redo
+from paperchat.ingest.records import Paper, Problem
+from paperchat.ingest.sentence_index import SentenceRecord, sentence_records
+from paperchat.ingest.shards import Part, plan, read_part
+from paperchat.ingest.sources import Format
+from paperchat.ingest.store import GET_PAGE, Held, PaperStore
+from paperchat.settings import Settings
 
 if TYPE_CHECKING:
     import ray.data
 
-    from ingest.chunking import Chunk
+    from paperchat.ingest.chunking import Chunk
 
 ROWS_PER_BLOCK = 2048  # rows a read task emits at a time: its memory, whatever the part's size
 _FILE = 1 << 40  # order key: file number * _FILE + line (or record number) within the file
@@ -343,8 +343,8 @@ class _Embed:
     settings: Settings
 
     def __init__(self) -> None:
-        from ingest.chunking import Chunker
-        from ingest.embedder import Embedder
+        from paperchat.ingest.chunking import Chunker
+        from paperchat.ingest.embedder import Embedder
 
         settings = self.settings
         ingest = settings.ingest
@@ -417,7 +417,7 @@ class _Writer:
 
     def replace(self, paper: Paper, texts: list[str], vectors: np.ndarray,
                 sentences: tuple[list[SentenceRecord], np.ndarray]) -> None:
-        from ingest.chunking import Chunk
+        from paperchat.ingest.chunking import Chunk
 
         self.papers.append(paper)
         self.chunks += [Chunk(paper.paper_id, i, t, t) for i, t in enumerate(texts)]

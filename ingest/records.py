@@ -8,7 +8,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from ingest.names import NAMES_VERSION
+from paperchat.ingest.names import NAMES_VERSION
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 # URLs end at whitespace or a closing bracket/quote; trailing sentence punctuation is trimmed below.

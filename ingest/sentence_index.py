@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.roles import Role, tag_roles
+from paperchat.ingest.roles import Role, tag_roles
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-    from ingest.records import Paper
+    from paperchat.ingest.records import Paper
 
 SUFFIX = "-sentences"
 
@@ -58,7 +58,7 @@ def sentence_records(papers: Sequence[Paper]) -> list[SentenceRecord]:
     """Every abstract sentence of these papers with its role: what an ingest embeds (the
     ``text`` of each) and writes with :meth:`SentenceIndex.write`. Any ingest path (local, Ray)
     uses this, so sentences are split and tagged the same way everywhere."""
-    from rag.sentences import split_sentences
+    from paperchat.rag.sentences import split_sentences
 
     records: list[SentenceRecord] = []
     for paper in papers:

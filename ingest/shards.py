@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.records import Paper, Problem, normalise_title
-from ingest.sources import Format, detect_format, expand, read_file
-from ingest.structured import parse_csv_lines, parse_jsonl_lines
+from paperchat.ingest.records import Paper, Problem, normalise_title
+from paperchat.ingest.sources import Format, detect_format, expand, read_file
+from paperchat.ingest.structured import parse_csv_lines, parse_jsonl_lines
 
 HEAD_BYTES = 65536
 _SCAN = 8 << 20  # bytes read at a time when counting lines

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ingest.daily_papers import parse_daily_papers
-from ingest.errors import SourceNotFound
-from ingest.records import Paper, Problem, normalise_title
-from ingest.structured import parse_csv, parse_json, parse_jsonl
+from paperchat.errors import SourceNotFound
+from paperchat.ingest.daily_papers import parse_daily_papers
+from paperchat.ingest.records import Paper, Problem, normalise_title
+from paperchat.ingest.structured import parse_csv, parse_json, parse_jsonl
 
 Format = Literal["auto", "daily", "json", "jsonl", "csv"]
 FORMATS: tuple[str, ...] = ("auto", "daily", "json", "jsonl", "csv")
@@ -37,6 +37,20 @@ class Collected:
     problems: list[Problem] = field(default_factory=list)
     entries: int = 0
     files: int = 0
+
+
+def bundled_corpus() -> Path:
+    """The folder of the corpus shipped with paperchat.
+
+    Installed, it is the package data ``paperchat/corpus/``; in a checkout (an editable install),
+    the repository's ``data/``, which pyproject.toml maps to it.
+    """
+    package = Path(__file__).resolve().parent.parent
+    for folder in (package / "corpus", package / "data"):
+        if folder.is_dir():
+            return folder
+    raise SourceNotFound(f"The bundled corpus is missing from {package / 'corpus'}; reinstall "
+                         "paperchat, or pass the papers to ingest: `paperchat ingest PATH...`.")
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path]:

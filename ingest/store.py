@@ -19,18 +19,18 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from ingest.errors import ModelMismatch, StoreMissing, StoreUnavailable
-from ingest.lexical import LexicalIndex
-from ingest.names import paper_names
-from ingest.sentence_index import SentenceIndex, SentenceRecord, StoredSentences
+from paperchat.errors import ModelMismatch, StoreMissing, StoreUnavailable
+from paperchat.ingest.lexical import LexicalIndex
+from paperchat.ingest.names import paper_names
+from paperchat.ingest.sentence_index import SentenceIndex, SentenceRecord, StoredSentences
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-    from ingest.chunking import Chunk
-    from ingest.records import Paper
-    from ingest.settings import Settings
+    from paperchat.ingest.chunking import Chunk
+    from paperchat.ingest.records import Paper
+    from paperchat.settings import Settings
 
 SCHEMA = 1
 GET_PAGE = 5000

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ingest.records import Paper, Problem
+from paperchat.ingest.records import Paper, Problem
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "title": ("title", "name", "paper_title"),

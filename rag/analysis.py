@@ -21,13 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ingest.names import TOKEN, is_name_shaped, name_key
-from rag.analysis_types import Detail, Form, NamedItem, QuestionAnalysis
+from paperchat.ingest.names import TOKEN, is_name_shaped, name_key
+from paperchat.rag.analysis_types import Detail, Form, NamedItem, QuestionAnalysis
 
 if TYPE_CHECKING:
-    from ingest.lexical import LexicalIndex
-    from ingest.names import NameIndex
-    from ingest.store import StoredPaper
+    from paperchat.ingest.lexical import LexicalIndex
+    from paperchat.ingest.names import NameIndex
+    from paperchat.ingest.store import StoredPaper
 
 # A name written in lower case still resolves when this few papers hold its rarest word.
 DISTINCTIVE_DF = 5

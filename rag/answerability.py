@@ -43,13 +43,13 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from rag.analysis import detail_given, english_zipf
-from rag.analysis_types import Decision, QuestionAnalysis, Shape
+from paperchat.rag.analysis import detail_given, english_zipf
+from paperchat.rag.analysis_types import Decision, QuestionAnalysis, Shape
 
 if TYPE_CHECKING:
-    from ingest.lexical import LexicalIndex
-    from ingest.store import StoredPaper
-    from rag.types import RetrievedPaper
+    from paperchat.ingest.lexical import LexicalIndex
+    from paperchat.ingest.store import StoredPaper
+    from paperchat.rag.types import RetrievedPaper
 
 FEATURES: tuple[str, ...] = (
     "dense", "bm25_norm", "cover_top", "cover_top3", "unknown_share", "unknown_rare", "margin",

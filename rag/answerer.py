@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.analysis_types import Decision, QuestionAnalysis
-from rag.types import Answer, RetrievedPaper
+from paperchat.rag.analysis_types import Decision, QuestionAnalysis
+from paperchat.rag.types import Answer, RetrievedPaper
 
 History = list[tuple[str, str]]
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from rag.prompts import NO_ANSWER
-from rag.sentences import split_sentences
-from rag.support import Checked, SupportChecker
+from paperchat.rag.prompts import NO_ANSWER
+from paperchat.rag.sentences import split_sentences
+from paperchat.rag.support import Checked, SupportChecker
 
 if TYPE_CHECKING:
-    from rag.sentences import SentenceBank
-    from rag.types import RetrievedPaper
+    from paperchat.rag.sentences import SentenceBank
+    from paperchat.rag.types import RetrievedPaper
 
 _MARK = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")

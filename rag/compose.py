@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ingest.roles import QUANTITY
-from rag.sentences import PaperSentences, clip, cut_back_connective, points_back
-from rag.shapes import Item, compared_items, named_paper, shape_of
-from rag.table import code_link, markdown_table, row_cells
-from rag.types import Citation, RetrievedPaper, TableRow
+from paperchat.ingest.roles import QUANTITY
+from paperchat.rag.sentences import PaperSentences, clip, cut_back_connective, points_back
+from paperchat.rag.shapes import Item, compared_items, named_paper, shape_of
+from paperchat.rag.table import code_link, markdown_table, row_cells
+from paperchat.rag.types import Citation, RetrievedPaper, TableRow
 
 if TYPE_CHECKING:
-    from ingest.settings import AnswerSettings
-    from rag.answerer import Context
+    from paperchat.rag.answerer import Context
+    from paperchat.settings import AnswerSettings
 
 # Questions that ask for a measured outcome: result sentences (with numbers) answer them.
 _ASKS_QUANTITY = re.compile(
@@ -111,7 +111,7 @@ class _Cites:
 
 def views(ctx: Context, banks: dict[str, PaperSentences], a: AnswerSettings) -> list[View]:
     """The retrieved papers with their sentences scored against the question."""
-    from rag.extractive import technique_name
+    from paperchat.rag.extractive import technique_name
 
     quantity = bool(_ASKS_QUANTITY.search(ctx.query))
     lift = {"method": a.method_lift, "result": a.result_lift, "problem": a.problem_lift,
@@ -380,7 +380,7 @@ def _period(text: str) -> str:
 def _prefer(role: str) -> Callable[[str], float]:
     """How clip() ranks the spans of a point's sentence: a method by what it does, a result
     by its numbers."""
-    from rag.table import how_score, measured_score
+    from paperchat.rag.table import how_score, measured_score
 
     return measured_score if role == "result" else how_score
 

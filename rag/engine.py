@@ -25,22 +25,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.errors import BadQuestion, ProviderUnavailable
-from ingest.records import clean_text
-from rag.analysis import Analyzer
-from rag.analysis_types import Decision, QuestionAnalysis
-from rag.answerability import CoverageModel, Evidence, decide, features
-from rag.answerer import Answerer, Context, History
-from rag.extractive import ExtractiveAnswerer
-from rag.followup import Rewrite, llm_rewrite, offline_rewrite
-from rag.providers import PROVIDERS, is_connection_error
-from rag.retrieve import Retrieval, Retriever
-from rag.sentences import SentenceBank
-from rag.types import Answer, Filters, RetrievedPaper
+from paperchat.errors import BadQuestion, ProviderUnavailable
+from paperchat.ingest.records import clean_text
+from paperchat.rag.analysis import Analyzer
+from paperchat.rag.analysis_types import Decision, QuestionAnalysis
+from paperchat.rag.answerability import CoverageModel, Evidence, decide, features
+from paperchat.rag.answerer import Answerer, Context, History
+from paperchat.rag.extractive import ExtractiveAnswerer
+from paperchat.rag.followup import Rewrite, llm_rewrite, offline_rewrite
+from paperchat.rag.providers import PROVIDERS, is_connection_error
+from paperchat.rag.retrieve import Retrieval, Retriever
+from paperchat.rag.sentences import SentenceBank
+from paperchat.rag.types import Answer, Filters, RetrievedPaper
 
 if TYPE_CHECKING:
-    from ingest.settings import Settings
-    from ingest.store import PaperStore, StoredPaper
+    from paperchat.ingest.store import PaperStore, StoredPaper
+    from paperchat.settings import Settings
 
 ANSWERERS = ("extractive", *PROVIDERS)
 CLOSEST = 3
@@ -93,7 +93,7 @@ class Engine:
                 if name == "extractive":
                     self._answerers[name] = ExtractiveAnswerer(self.settings, self._bank_unlocked())
                 else:
-                    from rag.llm import LLMAnswerer
+                    from paperchat.rag.llm import LLMAnswerer
 
                     self._answerers[name] = LLMAnswerer(self.settings, name, self._bank_unlocked())
             return self._answerers[name]

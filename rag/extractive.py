@@ -13,14 +13,14 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from rag.answerer import Answerer, Context
-from rag.compose import compose
-from rag.sentences import SentenceBank
-from rag.shapes import SURVEY
-from rag.types import Answer, RetrievedPaper
+from paperchat.rag.answerer import Answerer, Context
+from paperchat.rag.compose import compose
+from paperchat.rag.sentences import SentenceBank
+from paperchat.rag.shapes import SURVEY
+from paperchat.rag.types import Answer, RetrievedPaper
 
 if TYPE_CHECKING:
-    from ingest.settings import Settings
+    from paperchat.settings import Settings
 
 _ACRONYM = re.compile(r"\(([A-Z][A-Za-z0-9\-]*[A-Z0-9][A-Za-z0-9\-]*)\)")
 _NAMING = re.compile(r"\b(?:we (?:propos|introduc|present|develop|design|call|nam|dub)\w*|"
@@ -38,7 +38,7 @@ def technique_name(paper: RetrievedPaper) -> str:
     head, sep, _ = paper.title.partition(":")
     if sep and len(head.split()) <= 4 and len(head) <= 40:
         return head.strip()
-    from rag.sentences import split_sentences
+    from paperchat.rag.sentences import split_sentences
 
     for sentence in split_sentences(paper.abstract):
         if not _NAMING.search(sentence):

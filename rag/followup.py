@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.answerer import History
+from paperchat.rag.answerer import History
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM

@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ingest.errors import ProviderUnavailable
-from rag.answerer import Answerer, Context
-from rag.citations import check, renumber
-from rag.prompts import NO_ANSWER, answer_messages
-from rag.providers import describe, is_connection_error, make_llm
-from rag.types import Answer, RetrievedPaper
+from paperchat.errors import ProviderUnavailable
+from paperchat.rag.answerer import Answerer, Context
+from paperchat.rag.citations import check, renumber
+from paperchat.rag.prompts import NO_ANSWER, answer_messages
+from paperchat.rag.providers import describe, is_connection_error, make_llm
+from paperchat.rag.types import Answer, RetrievedPaper
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
-    from ingest.settings import Settings
-    from rag.sentences import SentenceBank
+    from paperchat.rag.sentences import SentenceBank
+    from paperchat.settings import Settings
 
 # Sentences that say what a paper proposes or found (a method's name, a number) beat background
 # sentences of the same topic when an abstract is trimmed for the prompt.

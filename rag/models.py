@@ -20,7 +20,7 @@ from importlib import resources
 from importlib.util import find_spec
 from pathlib import Path
 
-from ingest.errors import ProviderUnavailable
+from paperchat.errors import ProviderUnavailable
 
 
 @dataclass(frozen=True)

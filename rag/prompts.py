@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from rag.answerer import History
+from paperchat.rag.answerer import History
 
 if TYPE_CHECKING:
     from llama_index.core.llms import ChatMessage
 
-    from rag.types import RetrievedPaper
+    from paperchat.rag.types import RetrievedPaper
 
 NO_ANSWER = "The sources do not answer this question."
 

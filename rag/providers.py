@@ -12,12 +12,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ingest.errors import ProviderUnavailable
+from paperchat.errors import ProviderUnavailable
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM, ChatMessage
 
-    from ingest.settings import Settings
+    from paperchat.settings import Settings
 
 PROVIDERS = ("openai", "ollama", "llamacpp")
 _LOCAL: dict[tuple[str, int, int], LLM] = {}
@@ -89,8 +89,8 @@ def _local_gguf(settings: Settings) -> LLM:
         raise ProviderUnavailable(
             "Set the GGUF model file for the llamacpp answerer: PAPERCHAT_ANSWER__LLM_GGUF_PATH=..."
         )
-    from ingest.embedder import default_cache_dir
-    from rag.models import resolve
+    from paperchat.ingest.embedder import default_cache_dir
+    from paperchat.rag.models import resolve
 
     path = resolve(a.llm_gguf_path, settings.ingest.cache_dir or default_cache_dir())
     if not path.is_file():

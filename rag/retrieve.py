@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.names import NameIndex
-from rag.analysis import Analyzer
-from rag.fusion import reciprocal_rank_fusion, relative_score_fusion
-from rag.types import Filters, RetrievedPaper
+from paperchat.ingest.names import NameIndex
+from paperchat.rag.analysis import Analyzer
+from paperchat.rag.fusion import reciprocal_rank_fusion, relative_score_fusion
+from paperchat.rag.types import Filters, RetrievedPaper
 
 if TYPE_CHECKING:
-    from ingest.lexical import LexicalIndex
-    from ingest.settings import Settings
-    from ingest.store import PaperStore, StoredPaper
+    from paperchat.ingest.lexical import LexicalIndex
+    from paperchat.ingest.store import PaperStore, StoredPaper
+    from paperchat.settings import Settings
 
 MODES = ("hybrid", "dense", "bm25")
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ingest.embedder import Embedder
-    from ingest.sentence_index import StoredSentences
+    from paperchat.ingest.embedder import Embedder
+    from paperchat.ingest.sentence_index import StoredSentences
 
 Stored = Callable[[list[str]], "dict[str, StoredSentences]"]
 FALLBACK_NOTICE = ("This store was built before sentence vectors were stored at ingest, so this "
@@ -82,7 +82,7 @@ class PaperSentences:
 
     def __post_init__(self) -> None:
         if len(self.roles) != len(self.sentences):
-            from ingest.roles import tag_roles
+            from paperchat.ingest.roles import tag_roles
 
             object.__setattr__(self, "roles", list(tag_roles(self.sentences)))
 

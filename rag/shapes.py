@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.analysis_types import Shape
+from paperchat.rag.analysis_types import Shape
 
 if TYPE_CHECKING:
-    from rag.answerer import Context
-    from rag.types import RetrievedPaper
+    from paperchat.rag.answerer import Context
+    from paperchat.rag.types import RetrievedPaper
 
 COMPARISON = re.compile(
     r"\b(compar(?:e|es|ed|ing|ison)|versus|vs\.?|differ(?:s|ence|ences)?|contrast|"
@@ -88,7 +88,7 @@ def clearly_ahead(papers: list[RetrievedPaper], ratio: float) -> bool:
 def names_of(paper: RetrievedPaper) -> list[str]:
     """What a question may call a paper: its technique name ("Lean Attention", "KIVI") and the
     coined words of its title ("PagedAttention", "GPipe", "Megatron-LM")."""
-    from rag.extractive import _GENERIC, technique_name
+    from paperchat.rag.extractive import _GENERIC, technique_name
 
     names = []
     name = technique_name(paper)
@@ -189,7 +189,7 @@ def compared_items(ctx: Context) -> list[Item]:
 def find_paper(name: str, papers: list[RetrievedPaper]) -> int | None:
     """The retrieved paper that a name stands for: its technique name or title first, then an
     abstract that defines it."""
-    from rag.extractive import technique_name
+    from paperchat.rag.extractive import technique_name
 
     wanted = _norm(name)
     if not wanted:

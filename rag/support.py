@@ -38,12 +38,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.prompts import NO_ANSWER
-from rag.sentences import split_sentences
-from rag.types import CheckedSentence, Citation, Flag, RetrievedPaper
+from paperchat.rag.prompts import NO_ANSWER
+from paperchat.rag.sentences import split_sentences
+from paperchat.rag.types import CheckedSentence, Citation, Flag, RetrievedPaper
 
 if TYPE_CHECKING:
-    from rag.sentences import SentenceBank
+    from paperchat.rag.sentences import SentenceBank
 
 _MARKS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LEADING_MARKS = re.compile(r"^((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)[\s.,;:]*")

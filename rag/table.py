@@ -10,9 +10,9 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from ingest.roles import QUANTITY
-from rag.sentences import clip
-from rag.types import RetrievedPaper, TableRow
+from paperchat.ingest.roles import QUANTITY
+from paperchat.rag.sentences import clip
+from paperchat.rag.types import RetrievedPaper, TableRow
 
 if TYPE_CHECKING:
     pass

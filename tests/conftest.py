@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.settings import Settings
+from paperchat.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -34,7 +34,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 @pytest.fixture(scope="session")
 def corpus_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding the whole bundled corpus, built once per test session (about a minute)."""
-    from ingest.pipeline import run_ingest
+    from paperchat.ingest.pipeline import run_ingest
 
     home = tmp_path_factory.mktemp("corpus") / "home"
     summary = run_ingest(Settings(home=home), [DATA])

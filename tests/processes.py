@@ -24,7 +24,7 @@ def kill_ingest_when(args: list[str], env: dict[str, str], seen_pattern: re.Patt
     """Run `paperchat ingest ARGS`, SIGKILL it (and only it) once its stderr matches
     ``seen_pattern``; returns what it printed."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "ingest", *args],
+        [sys.executable, "-m", "paperchat.cli", "ingest", *args],
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **env},
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=ROOT, text=True,
     )

@@ -9,13 +9,13 @@ from typing import ClassVar
 
 import pytest
 
-from ingest.lexical import LexicalIndex
-from ingest.names import NameIndex, paper_names
-from ingest.settings import Settings
-from ingest.store import StoredPaper
-from rag.analysis import Analyzer
-from rag.answerability import CoverageModel
-from rag.engine import Engine
+from paperchat.ingest.lexical import LexicalIndex
+from paperchat.ingest.names import NameIndex, paper_names
+from paperchat.ingest.store import StoredPaper
+from paperchat.rag.analysis import Analyzer
+from paperchat.rag.answerability import CoverageModel
+from paperchat.rag.engine import Engine
+from paperchat.settings import Settings
 
 PAPERS = [
     StoredPaper("p1", "Scissorhands: Exploiting the Persistence of Importance for KV Cache "
@@ -216,7 +216,7 @@ def test_nothing_to_say_is_declined_never_an_empty_answer(engine: Engine, questi
 @pytest.mark.slow
 def test_the_analysis_follows_the_store_when_a_paper_with_a_new_name_is_ingested(
         tiny_settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from ingest.pipeline import run_ingest
+    from paperchat.ingest.pipeline import run_ingest
 
     first = tmp_path / "a.jsonl"
     first.write_text(json.dumps({"title": "KIVI: 2bit KV cache quantization",

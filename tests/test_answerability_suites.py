@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from eval import suites
-from ingest.settings import Settings
-from rag.engine import Engine
+from paperchat.eval import suites
+from paperchat.rag.engine import Engine
+from paperchat.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,7 @@ def test_names_the_corpus_never_mentions_are_declined_or_reported_missing(
 
 
 def test_an_absent_name_is_checked_against_the_corpus_not_trusted() -> None:
-    from ingest.store import StoredPaper
+    from paperchat.ingest.store import StoredPaper
 
     papers = [StoredPaper("p1", "Mooncake: a KVCache-centric serving system", "...")]
     assert "Mooncake" not in suites.absent_names(papers, ["Mooncake", "SGLang"])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ingest.records import Paper, Problem
-from ingest.sources import collect
-from ui.cli import app
+from paperchat.cli import app
+from paperchat.ingest.records import Paper, Problem
+from paperchat.ingest.sources import collect
 
 from .conftest import FIXTURES
 
@@ -76,7 +76,7 @@ def test_every_broken_record_is_named_by_file_and_line(tmp_path: Path) -> None:
 
 
 def test_a_title_at_the_end_of_a_file_without_abstract_is_reported() -> None:
-    from ingest.daily_papers import parse_daily_papers
+    from paperchat.ingest.daily_papers import parse_daily_papers
 
     items = list(parse_daily_papers(f"Good\n{GOOD_ABSTRACT}\nDangling Title\n".encode(), "x.txt"))
     assert [type(i) for i in items] == [Paper, Problem]

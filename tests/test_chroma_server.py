@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ingest.errors import StoreUnavailable
-from ingest.pipeline import run_ingest
-from ingest.settings import Settings
-from ui.cli import app
+from paperchat.cli import app
+from paperchat.errors import StoreUnavailable
+from paperchat.ingest.pipeline import run_ingest
+from paperchat.settings import Settings
 
 from .chroma_server import ChromaServer
 from .conftest import DATA, FIXTURES
@@ -59,7 +59,7 @@ def test_bm25_of_another_process_follows_a_write_to_the_server(
 def test_the_name_index_of_another_process_follows_a_write_to_the_server(
     server: ChromaServer, tmp_path: Path
 ) -> None:
-    from rag.engine import Engine
+    from paperchat.rag.engine import Engine
 
     writer = Settings(home=tmp_path / "writer", chroma_url=server.url)
     run_ingest(writer, [TINY / "daily.txt"])

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from eval.metrics import answer_words, unfaithful_lines
-from ingest.settings import Settings
-from rag.engine import Engine
-from rag.sentences import points_back, split_sentences
-from rag.types import Answer
-from ui.cli import app
+from paperchat.cli import app
+from paperchat.eval.metrics import answer_words, unfaithful_lines
+from paperchat.rag.engine import Engine
+from paperchat.rag.sentences import points_back, split_sentences
+from paperchat.rag.types import Answer
+from paperchat.settings import Settings
 
 pytestmark = pytest.mark.slow
 

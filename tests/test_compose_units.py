@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from eval.metrics import answer_words, oracle_extract, unfaithful_lines
-from eval.roles import corpus_abstracts, load_labels, role_accuracy, splits
-from ingest.records import Paper
-from ingest.roles import tag_roles
-from ingest.sentence_index import sentence_records
-from rag.compose import opening
-from rag.sentences import clip, cut_back_connective, points_back
-from rag.shapes import pair_names, shape_from
-from rag.table import markdown_table
-from rag.types import RetrievedPaper, TableRow
+from paperchat.eval.metrics import answer_words, oracle_extract, unfaithful_lines
+from paperchat.eval.roles import corpus_abstracts, load_labels, role_accuracy, splits
+from paperchat.ingest.records import Paper
+from paperchat.ingest.roles import tag_roles
+from paperchat.ingest.sentence_index import sentence_records
+from paperchat.rag.compose import opening
+from paperchat.rag.sentences import clip, cut_back_connective, points_back
+from paperchat.rag.shapes import pair_names, shape_from
+from paperchat.rag.table import markdown_table
+from paperchat.rag.types import RetrievedPaper, TableRow
 
 ABSTRACT = [
     "Large language models are costly to serve because the KV cache grows with the context.",

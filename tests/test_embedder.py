@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.embedder import Embedder
-from ingest.errors import PaperchatError
-from ingest.onnx_encoder import NotExportable, check_exportable
-from ingest.sources import collect
+from paperchat.errors import PaperchatError
+from paperchat.ingest.embedder import Embedder
+from paperchat.ingest.onnx_encoder import NotExportable, check_exportable
+from paperchat.ingest.sources import collect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,7 +99,7 @@ def test_a_damaged_export_is_made_again(tmp_path: Path) -> None:
     first.embed(["warm up"])
     (graph,) = tmp_path.glob("onnx/*/model.onnx")
     graph.write_bytes(b"not an onnx graph")
-    from ingest import embedder as module
+    from paperchat.ingest import embedder as module
 
     module._ONNX.clear()  # a new process: nothing loaded yet
     again = Embedder("all-MiniLM-L6-v2", backend="onnx", cache_dir=tmp_path)
@@ -120,7 +120,7 @@ def test_int8_is_opt_in_close_to_fp32_and_recorded_as_another_model(onnx_cache: 
 def test_a_failing_export_falls_back_to_torch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingest import onnx_encoder
+    from paperchat.ingest import onnx_encoder
 
     def broken(model: object, target: Path) -> None:
         raise RuntimeError("exporter crashed")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sources import collect
+from paperchat.ingest.sources import collect
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "eval" / "datasets"
@@ -259,7 +259,7 @@ def test_terse_questions_are_short_and_name_papers_no_other_row_uses() -> None:
 
 
 def test_the_loader_accepts_both_splits_and_checks_the_new_fields() -> None:
-    from eval.dataset import (
+    from paperchat.eval.dataset import (
         BadDataset,
         Dataset,
         check_gold_papers,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from llama_index.core.evaluation.retrieval.metrics import MRR, NDCG, HitRate, Recall
 
-from eval import metrics as m
+from paperchat.eval import metrics as m
 
 GOLD = ["a", "c"]
 RANKED = ["b", "a", "d", "c", "e"]
@@ -183,13 +183,13 @@ def test_bootstrap_interval_brackets_the_mean_and_is_reproducible():
 
 @pytest.fixture(scope="module")
 def embedder():
-    from ingest.settings import Settings
+    from paperchat.settings import Settings
 
     return Settings().embedder
 
 
 def test_embedding_support_accepts_a_sentence_of_the_abstract_not_an_unrelated_one(embedder):
-    from eval.support import EmbeddingSupport
+    from paperchat.eval.support import EmbeddingSupport
 
     abstract = ("We introduce MiniCPM, a family of small language models. For data scaling, we "
                 "introduce a Warmup-Stable-Decay learning rate scheduler. MiniCPM models are "
@@ -205,7 +205,7 @@ def test_embedding_support_accepts_a_sentence_of_the_abstract_not_an_unrelated_o
 def test_semantic_similarity_runs_on_our_embedder_through_llama_index(embedder):
     from llama_index.core.evaluation import SemanticSimilarityEvaluator
 
-    from eval.embedding import PaperchatEmbedding
+    from paperchat.eval.embedding import PaperchatEmbedding
 
     evaluator = SemanticSimilarityEvaluator(embed_model=PaperchatEmbedding(embedder))
     same = evaluator.evaluate(response="MiniCPM is a small language model.",

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from eval.dataset import load_dataset
-from eval.report import summarize
-from eval.run import run_eval
-from ingest.settings import Settings
+from paperchat.eval.dataset import load_dataset
+from paperchat.eval.report import summarize
+from paperchat.eval.run import run_eval
+from paperchat.settings import Settings
 
 pytestmark = pytest.mark.slow
 

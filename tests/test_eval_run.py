@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from eval.dataset import BadDataset, check_gold_papers, load_dataset
-from ingest.settings import Settings
-from ui.cli import app
+from paperchat.cli import app
+from paperchat.eval.dataset import BadDataset, check_gold_papers, load_dataset
+from paperchat.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent / "data"
 EVAL_SET = FIXTURES / "eval_tiny.jsonl"
@@ -26,7 +26,7 @@ REPORT_FILES = {"report.md", "results.jsonl", "summary.json", "meta.json", "metr
 @pytest.fixture(scope="module")
 def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store of the six tiny-corpus papers that eval_tiny.jsonl asks about."""
-    from ingest.pipeline import run_ingest
+    from paperchat.ingest.pipeline import run_ingest
 
     home = tmp_path_factory.mktemp("eval_tiny") / "home"
     summary = run_ingest(Settings(home=home), [FIXTURES / "tiny"])
@@ -36,7 +36,7 @@ def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_home: Path):
-    from eval.run import run_eval
+    from paperchat.eval.run import run_eval
 
     return run_eval(Settings(home=tiny_home), load_dataset(EVAL_SET))
 
@@ -122,7 +122,7 @@ def test_answers_are_scored_for_citations_facts_and_similarity(tiny_run):
 
 
 def test_report_folder_holds_every_artifact_and_latest_mirrors_it(tiny_run, tmp_path):
-    from eval.report import write_report
+    from paperchat.eval.report import write_report
 
     out, latest = tmp_path / "run", tmp_path / "latest"
     report = write_report(tiny_run, out, latest=latest)
@@ -144,7 +144,7 @@ def test_report_folder_holds_every_artifact_and_latest_mirrors_it(tiny_run, tmp_
 
 
 def test_a_second_report_replaces_latest(tiny_run, tmp_path):
-    from eval.report import write_report
+    from paperchat.eval.report import write_report
 
     latest = tmp_path / "latest"
     write_report(tiny_run, tmp_path / "one", latest=latest)
@@ -156,7 +156,7 @@ def test_a_second_report_replaces_latest(tiny_run, tmp_path):
 def test_misses_are_marked_in_the_per_question_table(tiny_run, tmp_path):
     import copy
 
-    from eval.report import write_report
+    from paperchat.eval.report import write_report
 
     run = copy.deepcopy(tiny_run)
     missed = next(r for r in run.of("bm25") if r.id == "t-named-1")
@@ -184,7 +184,7 @@ def _worse_copy(run_dir: Path, dest: Path) -> Path:
 
 
 def test_compare_lists_flips_and_fails_on_a_drop_beyond_tolerance(tiny_run, tmp_path):
-    from eval.report import write_report
+    from paperchat.eval.report import write_report
 
     before = tmp_path / "a"
     write_report(tiny_run, before)
@@ -246,7 +246,7 @@ def test_cli_rejects_an_unknown_system():
 
 
 def test_no_judge_unless_an_llm_is_configured():
-    from eval.judge import make_judge
+    from paperchat.eval.judge import make_judge
 
     assert make_judge(Settings(), None) is None
     assert make_judge(Settings(), "off") is None
@@ -260,7 +260,7 @@ def test_judge_grades_answers_through_llama_index_evaluators(tiny_run):
     from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
     from llama_index.core.llms.callbacks import llm_completion_callback
 
-    from eval.judge import Judge
+    from paperchat.eval.judge import Judge
 
     class FixedReply(CustomLLM):
         @property
@@ -289,7 +289,7 @@ def test_judge_grades_answers_through_llama_index_evaluators(tiny_run):
 
 
 def test_correctness_scores_are_read_leniently():
-    from eval.judge import parse_score
+    from paperchat.eval.judge import parse_score
 
     assert parse_score("4.5\nClose to the reference.")[0] == 4.5
     assert parse_score("Score: 3")[0] == 3.0  # one line: llama-index's parser would raise

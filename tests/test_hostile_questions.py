@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.settings import Settings
-from rag.engine import Engine
-from ui import render
+from paperchat.rag.engine import Engine
+from paperchat.settings import Settings
+from paperchat.ui import render
 
 pytestmark = pytest.mark.slow
 SCRIPT = "<script>alert('x')</script><img src=x onerror=alert(1)>"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ingest.errors import ModelMismatch, StoreMissing
-from ingest.pipeline import run_ingest
-from ingest.settings import Settings
-from ui.cli import app
+from paperchat.cli import app
+from paperchat.errors import ModelMismatch, StoreMissing
+from paperchat.ingest.pipeline import run_ingest
+from paperchat.settings import Settings
 
 from .conftest import DATA, FIXTURES
 from .processes import kill_ingest_after_first_write
@@ -199,10 +199,10 @@ def test_an_ingest_killed_midway_and_run_again_leaves_a_complete_store(
 def test_reads_of_the_whole_store_come_in_pages(
     tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingest.store
+    from paperchat.ingest import store as store_module
 
     run_ingest(tiny_settings, [TINY])
-    monkeypatch.setattr(ingest.store, "GET_PAGE", 2)  # 100k papers in one get() overflow SQLite
+    monkeypatch.setattr(store_module, "GET_PAGE", 2)  # 100k papers in one get() overflow SQLite
     store = tiny_settings.store()
     assert len(store.papers()) == 6
     assert len(store.inventory()) == 6 and all(h.complete for h in store.inventory().values())
@@ -211,7 +211,7 @@ def test_reads_of_the_whole_store_come_in_pages(
 def test_ingest_stores_each_abstract_sentence_with_its_role_and_vector(
     tiny_settings: Settings, tmp_path: Path
 ) -> None:
-    from rag.sentences import split_sentences
+    from paperchat.rag.sentences import split_sentences
 
     run_ingest(tiny_settings, [TINY])
     store = tiny_settings.store()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from rag.types import Answer, CheckedSentence, Citation
-from ui import render
+from paperchat.rag.types import Answer, CheckedSentence, Citation
+from paperchat.ui import render
 
 KIVI_PASSAGE = ("KIVI can enable Llama (Llama-2), Falcon, and Mistral models to maintain almost "
                 "the same quality while using 2.6times less peak memory usage.")

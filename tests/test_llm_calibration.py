@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from eval.support import LABELS, calibrate, load_labels
-from ingest.settings import Settings
-from ingest.sources import read_file
-from rag.sentences import SentenceBank
+from paperchat.eval.support import LABELS, calibrate, load_labels
+from paperchat.ingest.sources import read_file
+from paperchat.rag.sentences import SentenceBank
+from paperchat.settings import Settings
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 # Measured at the configured threshold on the labelled set (README): 0.80 and 0.80.

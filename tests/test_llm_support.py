@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.settings import Settings
-from ingest.sources import read_file
-from rag.sentences import SentenceBank
-from rag.support import Checked, SupportChecker, numbers_in, paper_names, parse
-from rag.types import RetrievedPaper
+from paperchat.ingest.sources import read_file
+from paperchat.rag.sentences import SentenceBank
+from paperchat.rag.support import Checked, SupportChecker, numbers_in, paper_names, parse
+from paperchat.rag.types import RetrievedPaper
+from paperchat.settings import Settings
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

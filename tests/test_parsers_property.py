@@ -10,10 +10,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.daily_papers import ABSTRACT_MIN_CHARS, BOILERPLATE, parse_daily_papers
-from ingest.records import Paper, Problem, clean_text, normalise_title
-from ingest.sources import read_file
-from ingest.structured import parse_csv, parse_json, parse_jsonl
+from paperchat.ingest.daily_papers import ABSTRACT_MIN_CHARS, BOILERPLATE, parse_daily_papers
+from paperchat.ingest.records import Paper, Problem, clean_text, normalise_title
+from paperchat.ingest.sources import read_file
+from paperchat.ingest.structured import parse_csv, parse_json, parse_jsonl
 
 PARSERS = (parse_jsonl, parse_json, parse_csv)
 fast = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.daily_papers import parse_daily_papers
-from ingest.records import Paper, Problem, extract_urls, normalise_title, paper_id_for
-from ingest.sources import collect, detect_format, read_file
+from paperchat.ingest.daily_papers import parse_daily_papers
+from paperchat.ingest.records import Paper, Problem, extract_urls, normalise_title, paper_id_for
+from paperchat.ingest.sources import collect, detect_format, read_file
 
 from .conftest import DATA, FIXTURES
 

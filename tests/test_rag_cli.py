@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ui.cli import app
+from paperchat.cli import app
 
 pytestmark = pytest.mark.slow
 
@@ -93,8 +93,8 @@ def test_search_filters_by_code_link(corpus_env: Path) -> None:
     code, out, _ = run("search", "--json", "--has-code", "-k", "10", "language model inference")
     assert code == 0
     ids = [r["paper_id"] for r in json.loads(out)["results"]]
-    from ingest.settings import Settings
-    from rag.engine import Engine
+    from paperchat.rag.engine import Engine
+    from paperchat.settings import Settings
 
     engine = Engine(Settings(home=corpus_env))
     assert ids and all(engine.paper(i).urls for i in ids)  # type: ignore[union-attr]

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from eval.metrics import unfaithful_lines
-from ingest.errors import BadQuestion, ProviderUnavailable, StoreMissing
-from ingest.settings import Settings
-from rag.engine import Engine
-from rag.sentences import split_sentences
-from rag.types import Answer, Filters
+from paperchat.errors import BadQuestion, ProviderUnavailable, StoreMissing
+from paperchat.eval.metrics import unfaithful_lines
+from paperchat.rag.engine import Engine
+from paperchat.rag.sentences import split_sentences
+from paperchat.rag.types import Answer, Filters
+from paperchat.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -190,7 +190,7 @@ def test_a_missing_llama_cpp_install_names_the_extra(
 ) -> None:
     import sys
 
-    from rag.providers import make_llm
+    from paperchat.rag.providers import make_llm
 
     monkeypatch.setitem(sys.modules, "llama_index.llms.llama_cpp", None)  # import fails
     settings = Settings(home=corpus_home, answer={"llm_gguf_path": "/nowhere/model.gguf"})

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.settings import Settings
-from rag.citations import check, claims, remove_invalid
-from rag.followup import offline_rewrite
-from rag.fusion import reciprocal_rank_fusion
-from rag.prompts import SYSTEM_PROMPT, answer_messages, fence
-from rag.retrieve import chroma_where, passes
-from rag.sentences import SentenceBank, shorten, split_sentences
-from rag.types import Filters, RetrievedPaper
+from paperchat.rag.citations import check, claims, remove_invalid
+from paperchat.rag.followup import offline_rewrite
+from paperchat.rag.fusion import reciprocal_rank_fusion
+from paperchat.rag.prompts import SYSTEM_PROMPT, answer_messages, fence
+from paperchat.rag.retrieve import chroma_where, passes
+from paperchat.rag.sentences import SentenceBank, shorten, split_sentences
+from paperchat.rag.types import Filters, RetrievedPaper
+from paperchat.settings import Settings
 
 KIVI = (
     "Efficiently serving large language models requires batching many requests to reduce the "
@@ -53,7 +53,7 @@ def test_reciprocal_rank_fusion_rewards_items_both_lists_rank_high() -> None:
 
 
 def test_filters_become_a_chroma_where_and_the_same_predicate() -> None:
-    from ingest.store import StoredPaper
+    from paperchat.ingest.store import StoredPaper
 
     f = Filters(sources=("a.txt",), has_code=True, category="cs.CL")
     assert chroma_where(f) == {"$and": [
@@ -141,7 +141,7 @@ def test_a_follow_up_carries_the_previous_questions_key_terms() -> None:
 
 
 def test_relative_score_fusion_keeps_a_clear_bm25_winner_on_top() -> None:
-    from rag.fusion import reciprocal_rank_fusion, relative_score_fusion
+    from paperchat.rag.fusion import reciprocal_rank_fusion, relative_score_fusion
 
     dense = {"tpi": 0.52, "other": 0.51, "kvp": 0.44, "x": 0.30, "y": 0.28}
     bm25 = {"kvp": 10.4, "tpi": 6.7, "other": 4.4, "x": 1.0}  # kvp far ahead

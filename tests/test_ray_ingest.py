@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.pipeline import run_ingest
-from ingest.records import Paper
-from ingest.settings import Settings
-from ingest.shards import plan, read_part
-from ingest.sources import collect
+from paperchat.ingest.pipeline import run_ingest
+from paperchat.ingest.records import Paper
+from paperchat.ingest.shards import plan, read_part
+from paperchat.ingest.sources import collect
+from paperchat.settings import Settings
 
 from .chroma_server import ChromaServer, free_port
 from .conftest import DATA, FIXTURES, ROOT
@@ -118,7 +118,7 @@ def test_csv_and_daily_files_read_as_the_local_path_reads_them() -> None:
 
 
 def test_the_generator_writes_arxiv_snapshot_records(tmp_path: Path) -> None:
-    from eval.synth_arxiv import write
+    from paperchat.eval.synth_arxiv import write
 
     path = write(300, tmp_path / "arxiv.jsonl")
     records = [json.loads(line) for line in path.read_text().splitlines()]
@@ -139,7 +139,7 @@ def test_the_generator_writes_arxiv_snapshot_records(tmp_path: Path) -> None:
 def test_ray_builds_the_same_store_as_the_local_path(
     ray_cluster: None, corpus_home: Path, tmp_path: Path
 ) -> None:
-    from rag.engine import Engine
+    from paperchat.rag.engine import Engine
 
     local = Settings(home=corpus_home)
     ray_home = on_ray(Settings(home=tmp_path / "ray"))
@@ -333,7 +333,7 @@ def test_ingest_through_a_ray_start_cluster_into_a_chroma_server(
         env = {"PAPERCHAT_HOME": str(tmp_path / "a"), "PAPERCHAT_CHROMA_URL": server.url,
                "PYTHONPATH": str(ROOT)}
         done = subprocess.run(
-            [sys.executable, "-m", "ui.cli", "ingest", str(ONE_FILE), "--engine", "ray",
+            [sys.executable, "-m", "paperchat.cli", "ingest", str(ONE_FILE), "--engine", "ray",
              "--address", ray_head, "--json", "-q"],
             env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=300,
         )
@@ -356,7 +356,7 @@ def test_an_unreachable_ray_cluster_is_one_clear_error(tmp_path: Path) -> None:
     # A process of its own: this module's fixture may hold a Ray session, which would be used.
     port = free_port()
     done = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "ingest", str(TINY), "--engine", "ray", "--address",
+        [sys.executable, "-m", "paperchat.cli", "ingest", str(TINY), "--engine", "ray", "--address",
          f"127.0.0.1:{port}", "-q"],
         env={**os.environ, "PYTHONPATH": str(ROOT), "PAPERCHAT_HOME": str(tmp_path / "home")},
         cwd=ROOT, capture_output=True, text=True, timeout=300,

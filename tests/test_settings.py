@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ingest.settings import Settings
+from paperchat.settings import Settings
 
 
 def test_defaults_are_offline_and_local(isolated_home: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.load import run_load
+from paperchat.eval.load import run_load
 
 from .chroma_server import ChromaServer, free_port
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from rag.types import Answer, Citation, Flag, RetrievedPaper
-from ui import render
+from paperchat.rag.types import Answer, Citation, Flag, RetrievedPaper
+from paperchat.ui import render
 
 TPI = (
     "Large model inference is shifting from cloud to edge. However, edge devices often  struggle "

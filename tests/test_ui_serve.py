@@ -9,12 +9,12 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from ingest.errors import PaperchatError
-from ingest.settings import Settings
-from ingest.store import StoredPaper
-from ui.app import answerer_choices, eval_report_for, example_questions
-from ui.cli import app as cli
-from ui.serve import build, check_exposure, is_loopback
+from paperchat.cli import app as cli
+from paperchat.errors import PaperchatError
+from paperchat.ingest.store import StoredPaper
+from paperchat.settings import Settings
+from paperchat.ui.app import answerer_choices, eval_report_for, example_questions
+from paperchat.ui.serve import build, check_exposure, is_loopback
 
 
 def ui(**values: object) -> Settings:

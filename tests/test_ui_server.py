@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from ingest.settings import Settings
-from ui.serve import build, launch
+from paperchat.settings import Settings
+from paperchat.ui.serve import build, launch
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def server(corpus_home: Path) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def evil_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A store whose one paper tries to inject markup and script through every field."""
-    from ingest.pipeline import run_ingest
+    from paperchat.ingest.pipeline import run_ingest
 
     folder = tmp_path_factory.mktemp("evil")
     record = {

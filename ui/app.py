@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from ingest.errors import PaperchatError
-from rag.types import Answer, Filters
-from ui import render
+from paperchat.errors import PaperchatError
+from paperchat.rag.types import Answer, Filters
+from paperchat.ui import render
 
 if TYPE_CHECKING:
-    from ingest.settings import Settings
-    from ingest.store import StoredPaper
-    from rag.engine import Engine
+    from paperchat.ingest.store import StoredPaper
+    from paperchat.rag.engine import Engine
+    from paperchat.settings import Settings
 
 log = logging.getLogger(__name__)
 

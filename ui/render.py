@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from rag.sentences import split_sentences
-from rag.types import Answer, CheckedSentence, Citation, RetrievedPaper
+from paperchat.rag.sentences import split_sentences
+from paperchat.rag.types import Answer, CheckedSentence, Citation, RetrievedPaper
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
 _MARKDOWN_BRACKETS = str.maketrans({"[": r"\[", "]": r"\]"})

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from ingest.errors import PaperchatError, StoreMissing
-from ui.render import CSS, escape_markdown
+from paperchat.errors import PaperchatError, StoreMissing
+from paperchat.ui.render import CSS, escape_markdown
 
 if TYPE_CHECKING:
-    from ingest.settings import Settings
+    from paperchat.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ def mcp_available() -> bool:
 
 def build(settings: Settings) -> gr.Blocks:
     """The app around a warmed-up engine, or the page explaining why there is none."""
-    from rag.engine import Engine
-    from ui.app import create_app
+    from paperchat.rag.engine import Engine
+    from paperchat.ui.app import create_app
 
     try:
         engine = Engine(settings)

@@ -20,8 +20,8 @@ class StoreMissing(PaperchatError):
 
     def __init__(self, where: str) -> None:
         super().__init__(
-            f"No paper store at {where}. Build it with `paperchat ingest data/` "
-            "(or `make run`, which builds it from the bundled corpus)."
+            f"No paper store at {where}. Build it with `paperchat ingest` (the bundled corpus) "
+            "or `paperchat ingest PATH...` (your own papers)."
         )
 
 

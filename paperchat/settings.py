@@ -14,7 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,8 +24,8 @@ from pydantic_settings import (
 )
 
 if TYPE_CHECKING:
-    from ingest.embedder import Embedder
-    from ingest.store import PaperStore
+    from paperchat.ingest.embedder import Embedder
+    from paperchat.ingest.store import PaperStore
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -316,8 +317,10 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(
-        Path(".paperchat"),
-        description="Folder holding the store (Chroma data, BM25 index, eval reports).",
+        default_factory=lambda: default_home(),
+        description="Folder holding the store (Chroma data, BM25 index, eval reports). Default: "
+        "the user data folder (platformdirs: ~/.local/share/paperchat on Linux), so every "
+        "command finds the same store from any folder.",
     )
     collection: str = Field("papers", description="Chroma collection name.")
     chroma_url: str = Field(
@@ -328,6 +331,12 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     ui: UISettings = Field(default_factory=UISettings)
     ray: RaySettings = Field(default_factory=RaySettings)
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        # Absolute at once: messages name the real folder, and a later chdir changes nothing.
+        return home.expanduser().resolve()
 
     @classmethod
     def settings_customise_sources(
@@ -348,7 +357,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def embedder(self) -> Embedder:
-        from ingest.embedder import Embedder
+        from paperchat.ingest.embedder import Embedder
 
         return Embedder(
             self.ingest.model,
@@ -364,7 +373,7 @@ class Settings(BaseSettings):
         return self.home / f"sentences-{self.collection}"
 
     def store(self, *, create: bool = False) -> PaperStore:
-        from ingest.store import PaperStore
+        from paperchat.ingest.store import PaperStore
 
         return PaperStore.open(self, create=create)
 
@@ -384,6 +393,11 @@ class Settings(BaseSettings):
         return copy
 
 
+def default_home() -> Path:
+    """The user's paperchat folder: the platform's user data folder, absolute."""
+    return platformdirs.user_data_path("paperchat").resolve()
+
+
 def _config_file() -> Path | None:
     explicit = os.environ.get("PAPERCHAT_CONFIG")
     if explicit:
@@ -391,6 +405,6 @@ def _config_file() -> Path | None:
         if not path.is_file():
             raise FileNotFoundError(f"PAPERCHAT_CONFIG points to {path}, which is not a file")
         return path
-    home = Path(os.environ.get("PAPERCHAT_HOME", ".paperchat"))
+    home = Path(os.environ["PAPERCHAT_HOME"]) if "PAPERCHAT_HOME" in os.environ else default_home()
     candidate = home / "config.toml"
     return candidate if candidate.is_file() else None

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ingest.errors import PaperchatError
+from paperchat.errors import PaperchatError
 
 app = typer.Typer(
     name="paperchat",
@@ -55,7 +55,7 @@ def load_settings(**groups: dict[str, Any]) -> Any:
     """Settings from env and config file, with this command's flags on top."""
     from pydantic import ValidationError
 
-    from ingest.settings import Settings
+    from paperchat.settings import Settings
 
     try:
         return Settings().with_overrides(**{k: v for k, v in groups.items() if v})
@@ -70,7 +70,8 @@ def emit_json(data: Any) -> None:
 @app.command()
 @user_errors
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders of papers.")],
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Files or folders of papers [default: the bundled corpus].")] = None,
     fmt: Annotated[str, typer.Option("--format", help="auto, daily, json, jsonl or csv.")] = "auto",
     rebuild: Annotated[bool, typer.Option(help="Drop the store and build it anew.")] = False,
     prune: Annotated[bool, typer.Option(help="Remove stored papers not in these sources.")] = False,
@@ -89,8 +90,8 @@ def ingest(
         min=1, help="Embedding actors on Ray [default: ray.actors].")] = None,
 ) -> None:
     """Parse papers, chunk and embed them into the store. Re-running embeds only what changed."""
-    from ingest.pipeline import run_ingest
-    from ingest.sources import FORMATS
+    from paperchat.ingest.pipeline import run_ingest
+    from paperchat.ingest.sources import FORMATS, bundled_corpus
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
@@ -98,7 +99,7 @@ def ingest(
                                    "engine": engine}.items() if v is not None}
     on_ray = {k: v for k, v in {"address": address, "actors": actors}.items() if v is not None}
     settings = load_settings(ingest=overrides, ray=on_ray)
-    summary = run_ingest(settings, paths, fmt=fmt, rebuild=rebuild, prune=prune,  # type: ignore[arg-type]
+    summary = run_ingest(settings, paths or [bundled_corpus()], fmt=fmt, rebuild=rebuild, prune=prune,  # type: ignore[arg-type]
                          progress=None if quiet else _tqdm_progress)
     for problem in summary.problems:
         typer.secho(f"warning: {problem}", fg=typer.colors.YELLOW, err=True)
@@ -134,8 +135,8 @@ def serve(
     ),
 ) -> None:
     """Start the web UI, with its API (ask, search) for gradio_client and MCP clients."""
-    from ui.serve import mcp_available
-    from ui.serve import serve as run_server
+    from paperchat.ui.serve import mcp_available
+    from paperchat.ui.serve import serve as run_server
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if not mcp_available():
@@ -164,14 +165,14 @@ BatchOpt = Annotated[Path | None, typer.Option(
 
 def _filters(source: list[str] | None, has_code: bool, date_from: str, date_to: str,
              author: str, category: str) -> Any:
-    from rag.types import Filters
+    from paperchat.rag.types import Filters
 
     return Filters(sources=tuple(source or ()), has_code=True if has_code else None,
                    date_from=date_from, date_to=date_to, author=author, category=category)
 
 
 def _engine_settings(mode: str | None, answerer: str | None = None) -> Any:
-    from rag.retrieve import MODES
+    from paperchat.rag.retrieve import MODES
 
     if mode is not None and mode not in MODES:
         raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
@@ -218,8 +219,8 @@ def search(
     category: CategoryOpt = "",
 ) -> None:
     """List the papers that best match a query, with their retrieval scores."""
-    from ingest.errors import BadQuestion
-    from rag.engine import Engine
+    from paperchat.errors import BadQuestion
+    from paperchat.rag.engine import Engine
 
     engine = Engine(_engine_settings(mode))
     filters = _filters(source, has_code, date_from, date_to, author, category)
@@ -261,9 +262,9 @@ def ask(
     category: CategoryOpt = "",
 ) -> None:
     """Answer a question from the papers, citing them as [1], [2]."""
-    from ingest.errors import BadQuestion
-    from rag.engine import Engine
-    from rag.types import Answer
+    from paperchat.errors import BadQuestion
+    from paperchat.rag.engine import Engine
+    from paperchat.rag.types import Answer
 
     engine = Engine(_engine_settings(mode, answerer))
     filters = _filters(source, has_code, date_from, date_to, author, category)
@@ -347,16 +348,16 @@ def eval_run(
         return
     from datetime import datetime
 
-    from eval.dataset import load_dataset
-    from eval.judge import make_judge
-    from eval.report import HEADLINE, summarize, write_report
-    from eval.run import METRICS, SYSTEMS, run_eval
+    from paperchat.eval.dataset import load_dataset
+    from paperchat.eval.judge import make_judge
+    from paperchat.eval.report import HEADLINE, summarize, write_report
+    from paperchat.eval.run import METRICS, SYSTEMS, run_eval
 
     chosen = [s.strip() for s in systems.split(",") if s.strip()]
     if not chosen or any(s not in SYSTEMS for s in chosen):
         raise typer.BadParameter(f"--systems takes some of {', '.join(SYSTEMS)}")
-    from eval.answerers import limit_questions, run_answerers
-    from rag.engine import ANSWERERS
+    from paperchat.eval.answerers import limit_questions, run_answerers
+    from paperchat.rag.engine import ANSWERERS
 
     if answerer is not None and answerer not in ANSWERERS[1:]:
         raise typer.BadParameter(f"--answerer takes one of {', '.join(ANSWERERS[1:])}")
@@ -413,7 +414,7 @@ def eval_compare(
         "hybrid"),
 ) -> None:
     """List per-question flips from A to B; exit 1 when a metric drops beyond the tolerance."""
-    from eval.compare import compare, load_results, render
+    from paperchat.eval.compare import compare, load_results, render
 
     old, old_meta = load_results(before)
     new, new_meta = load_results(after)
@@ -438,10 +439,10 @@ def eval_recheck(
 ) -> None:
     """Judge a run's LLM answers again, sentence by sentence, with the current support settings
     (after a recalibration); writes answerers-rechecked.jsonl and .md beside the run's."""
-    from eval.answerers import comparison_markdown, load_rows, recheck
-    from eval.dataset import load_dataset
-    from rag.engine import Engine
-    from rag.support import SupportChecker
+    from paperchat.eval.answerers import comparison_markdown, load_rows, recheck
+    from paperchat.eval.dataset import load_dataset
+    from paperchat.rag.engine import Engine
+    from paperchat.rag.support import SupportChecker
 
     source = run / "answerers.jsonl"
     if not source.is_file():  # a run still going (or stopped): what it answered so far
@@ -477,8 +478,8 @@ def eval_support(
 ) -> None:
     """Calibrate the LLM answers' support check: precision and recall of "unsupported" per
     threshold, on hand-labelled sentences."""
-    from eval.support import LABELS, calibrate, load_labels
-    from rag.engine import Engine
+    from paperchat.eval.support import LABELS, calibrate, load_labels
+    from paperchat.rag.engine import Engine
 
     settings = load_settings()
     engine = Engine(settings)
@@ -509,8 +510,8 @@ def eval_calibrate(
         "checkout).")] = None,
 ) -> None:
     """Fit the answerability model (answered / declined) on an eval split's questions."""
-    from eval.calibrate import collect, fit, write
-    from eval.dataset import load_dataset
+    from paperchat.eval.calibrate import collect, fit, write
+    from paperchat.eval.dataset import load_dataset
 
     settings = load_settings()
     samples = collect(settings, load_dataset(split))
@@ -530,8 +531,8 @@ def eval_suites(
                        ] = False,
 ) -> None:
     """Run the generated answerability suites (named papers, pairs, absent names)."""
-    from eval import suites
-    from rag.engine import Engine
+    from paperchat.eval import suites
+    from paperchat.rag.engine import Engine
 
     engine = Engine(load_settings())
     analyzer = engine.analyzer()
@@ -559,7 +560,7 @@ def bench(
     llamaindex: Annotated[bool, typer.Option(help="Also time llama-index's default pipeline.")] = True,
 ) -> None:
     """Measure ingest, latency, cold start, memory and scale; update BENCHMARKS.md."""
-    from eval.bench import run
+    from paperchat.eval.bench import run
 
     size_list = [int(s) for s in sizes.split(",") if s.strip()]
     results = run(size_list, questions, out, work, with_llamaindex=llamaindex)

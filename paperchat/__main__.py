@@ -1,0 +1,5 @@
+"""`python -m paperchat ...` is the `paperchat` command."""
+
+from paperchat.cli import main
+
+main()
