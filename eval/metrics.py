@@ -17,6 +17,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import Stemmer
 
+from paperchat.rag.text import (  # cited_numbers is part of this module's API too
+    CITATION_MARK,
+    CITED_LABEL,
+    LEADING_MARKS,
+    cited_numbers,
+    split_sentences,
+    strip_marks,
+)
+
 # -- retrieval ---------------------------------------------------------------------------------
 
 
@@ -61,17 +70,8 @@ def ndcg_at_k(gold: Sequence[str], retrieved: Sequence[str], k: int) -> float | 
 
 # -- citations ---------------------------------------------------------------------------------
 
-CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_LEADING_CITATIONS = re.compile(r"^((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)\s*")
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _EMPHASIS = re.compile(r"\*\*|__|`")
-_LABEL = re.compile(r"^[^\[\]]{1,120}?((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)\s*:\s*")
-
-
-def cited_numbers(text: str) -> list[int]:
-    """Every ``[n]`` (and ``[n, m]``) in the text, in order, repeats included."""
-    return [int(n) for group in CITATION.findall(text) for n in re.split(r"\s*[,;]\s*", group)]
 
 
 def citations_valid(text: str, n_sources: int) -> bool:
@@ -107,12 +107,12 @@ def cited_sentences(text: str) -> list[tuple[str, list[int]]]:
     pieces: list[list] = []  # [sentence, numbers]
     for line in text.splitlines():
         line = _EMPHASIS.sub("", _BULLET.sub("", line)).strip()
-        label = _LABEL.match(line)
-        inherited = cited_numbers(label.group(1)) if label else []
+        label = CITED_LABEL.match(line)
+        inherited = cited_numbers(label.group(2)) if label else []
         if label:
             line = line[label.end():]
-        for piece in _SENTENCE_END.split(line):
-            lead = _LEADING_CITATIONS.match(piece)
+        for piece in split_sentences(line):
+            lead = LEADING_MARKS.match(piece)
             if lead and pieces:
                 pieces[-1][1].extend(cited_numbers(lead.group(1)))
                 piece = piece[lead.end():]
@@ -121,7 +121,7 @@ def cited_sentences(text: str) -> list[tuple[str, list[int]]]:
             pieces.append([piece, [*inherited, *cited_numbers(piece)]])
     claims = []
     for sentence, numbers in pieces:
-        plain = re.sub(r"\s+([.,;:!?])", r"\1", CITATION.sub("", sentence)).strip()
+        plain = re.sub(r"\s+([.,;:!?])", r"\1", strip_marks(sentence))
         if numbers and plain:
             claims.append((plain, list(dict.fromkeys(numbers))))
     return claims
@@ -254,7 +254,7 @@ def answer_words(text: str) -> int:
     """Words a reader reads (whitespace-separated, with a letter or digit): citation markers,
     markup and table headers and rules left out."""
     kept = " ".join(line for line, skip in _lines(text) if not skip)
-    return sum(1 for w in CITATION.sub(" ", kept).split() if any(c.isalnum() for c in w))
+    return sum(1 for w in CITATION_MARK.sub(" ", kept).split() if any(c.isalnum() for c in w))
 
 
 def unfaithful_lines(text: str, sources: dict[int, str]) -> list[str]:
@@ -275,7 +275,7 @@ def unfaithful_lines(text: str, sources: dict[int, str]) -> list[str]:
                 bad.append(line)
             continue
         allowed: set[str] = set().union(*(vocab.get(n, set()) for n in numbers))
-        words = _TOKEN.findall(CITATION.sub(" ", plain).casefold())
+        words = _TOKEN.findall(CITATION_MARK.sub(" ", plain).casefold())
         if any(n not in vocab for n in numbers) or any(w not in allowed for w in words):
             bad.append(line)
     return bad

@@ -12,7 +12,6 @@ uses a local cross-encoder NLI model; ``llm`` asks the configured judge LLM. Eac
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from paperchat.errors import PaperchatError
+from paperchat.rag.text import split_sentences
 
 if TYPE_CHECKING:
     from paperchat.eval.metrics import Judge
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 # all-MiniLM-L6-v2 gives a sentence and a faithful paraphrase of it 0.7 or more; two sentences
 # that merely share a topic land around 0.3-0.5.
 SUPPORT_THRESHOLD = 0.6
-_SENTENCES = re.compile(r"(?<=[.!?])\s+")
 
 
 Pairs = list[tuple[str, list[str]]]  # (answer sentence, the texts it cites)
@@ -55,7 +54,7 @@ class EmbeddingSupport:
         """Best cosine similarity of each sentence to its cited texts, their sentences included."""
         new = [t for t in dict.fromkeys(t for _, texts in pairs for t in texts)
                if t not in self._cache]
-        parts = [[t, *(s for s in _SENTENCES.split(t) if s.strip())] for t in new]
+        parts = [[t, *split_sentences(t)] for t in new]
         vectors = self.embedder.embed([p for group in parts for p in group])
         start = 0
         for text, group in zip(new, parts, strict=True):

@@ -8,6 +8,7 @@ from typing import Protocol
 from llama_index.core.node_parser import SentenceSplitter
 
 from paperchat.ingest.records import Paper
+from paperchat.rag.text import split_sentences
 
 # Below this many word pieces for the body, a chunk says too little; a longer title is shortened
 # in the embedded text instead.
@@ -70,5 +71,14 @@ class Chunker:
                 chunk_size=budget,
                 chunk_overlap=min(self.overlap, budget // 4),
                 tokenizer=self.tokenizer.tokenize,
+                # Our splitter, not llama-index's default (nltk punkt): chunks break where the
+                # answers and the eval see sentences end.
+                chunking_tokenizer_fn=_sentences_with_space,
             )
         return self._splitters[budget]
+
+
+def _sentences_with_space(text: str) -> list[str]:
+    """``split_sentences`` as llama-index's splitter wants them: each keeps the space after it,
+    since the splitter joins pieces as they are."""
+    return [f"{sentence} " for sentence in split_sentences(text)]

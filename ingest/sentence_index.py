@@ -58,7 +58,7 @@ def sentence_records(papers: Sequence[Paper]) -> list[SentenceRecord]:
     """Every abstract sentence of these papers with its role: what an ingest embeds (the
     ``text`` of each) and writes with :meth:`SentenceIndex.write`. Any ingest path (local, Ray)
     uses this, so sentences are split and tagged the same way everywhere."""
-    from paperchat.rag.sentences import split_sentences
+    from paperchat.rag.text import split_sentences
 
     records: list[SentenceRecord] = []
     for paper in papers:

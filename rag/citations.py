@@ -11,23 +11,20 @@ import re
 from typing import TYPE_CHECKING
 
 from paperchat.rag.prompts import NO_ANSWER
-from paperchat.rag.sentences import split_sentences
 from paperchat.rag.support import Checked, SupportChecker
+from paperchat.rag.text import (
+    CITATION_MARK,
+    mark_numbers,
+    split_sentences,
+    strip_marks,
+)
 
 if TYPE_CHECKING:
     from paperchat.rag.sentences import SentenceBank
     from paperchat.rag.types import RetrievedPaper
 
-_MARK = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_MARK = re.compile(r"\s*" + CITATION_MARK.pattern)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
-
-
-def cited_numbers(sentence: str) -> list[int]:
-    return [int(n) for group in _MARK.findall(sentence) for n in re.split(r"[,;]", group)]
-
-
-def strip_marks(sentence: str) -> str:
-    return _MARK.sub("", sentence).strip()
 
 
 def remove_invalid(text: str, valid: range) -> tuple[str, set[int]]:
@@ -35,7 +32,7 @@ def remove_invalid(text: str, valid: range) -> tuple[str, set[int]]:
     removed: set[int] = set()
 
     def keep(match: re.Match[str]) -> str:
-        numbers = [int(n) for n in re.split(r"[,;]", match.group(1))]
+        numbers = mark_numbers(match.group(1))
         good = [n for n in numbers if n in valid]
         removed.update(n for n in numbers if n not in valid)
         if not good:
@@ -53,10 +50,10 @@ def renumber(text: str, numbering: dict[int, int], sources: int) -> str:
         return text
 
     def swap(match: re.Match[str]) -> str:
-        numbers = [int(n) for n in re.split(r"[,;]", match.group(1))]
+        numbers = mark_numbers(match.group(1))
         return "".join(f"[{numbering.get(n, sources + n)}]" for n in numbers)
 
-    return re.sub(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]", swap, text)
+    return CITATION_MARK.sub(swap, text)
 
 
 def claims(text: str) -> list[str]:

@@ -38,7 +38,7 @@ def technique_name(paper: RetrievedPaper) -> str:
     head, sep, _ = paper.title.partition(":")
     if sep and len(head.split()) <= 4 and len(head) <= 40:
         return head.strip()
-    from paperchat.rag.sentences import split_sentences
+    from paperchat.rag.text import split_sentences
 
     for sentence in split_sentences(paper.abstract):
         if not _NAMING.search(sentence):

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from paperchat.rag.text import split_sentences
+
 if TYPE_CHECKING:
     from paperchat.ingest.embedder import Embedder
     from paperchat.ingest.sentence_index import StoredSentences
@@ -34,13 +36,6 @@ FALLBACK_NOTICE = ("This store was built before sentence vectors were stored at 
 
 _log = logging.getLogger(__name__)
 
-# Abbreviations whose full stop does not end a sentence.
-_ABBREVIATIONS = re.compile(
-    r"\b(e\.g|i\.e|et al|etc|vs|cf|Fig|Figs|Eq|Eqs|Sec|Tab|approx|resp|No|Dr|Mr|Ms|St)\.",
-    re.IGNORECASE,
-)
-_DOT = "\u2024"  # one-dot leader: stands in for a protected full stop while splitting
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
 # Discourse openers that can be dropped without changing what a sentence claims.
 _OPENERS = re.compile(
     r"^(?:however|moreover|furthermore|additionally|in addition|specifically|to this end|"
@@ -52,17 +47,6 @@ _OPENERS = re.compile(
     r"to tackle (?:this|these)(?: issues?| challenges?)?|building on this)\s*,\s*",
     re.IGNORECASE,
 )
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of an abstract, in order; abbreviations and decimals do not split."""
-    text = " ".join(text.split())
-    if not text:
-        return []
-    protected = _ABBREVIATIONS.sub(lambda m: m.group(0)[:-1] + _DOT, text)
-    protected = re.sub(r"(?<=\d)\.(?=\d)", _DOT, protected)
-    parts = _BOUNDARY.split(protected)
-    return [p.replace(_DOT, ".").strip() for p in parts if p.strip()]
 
 
 def shorten(sentence: str) -> str:

@@ -39,19 +39,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from paperchat.rag.prompts import NO_ANSWER
-from paperchat.rag.sentences import split_sentences
+from paperchat.rag.text import (
+    CITED_LABEL,
+    LEADING_MARKS,
+    cited_numbers,
+    split_sentences,
+    strip_marks,
+)
 from paperchat.rag.types import CheckedSentence, Citation, Flag, RetrievedPaper
 
 if TYPE_CHECKING:
     from paperchat.rag.sentences import SentenceBank
 
-_MARKS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_LEADING_MARKS = re.compile(r"^((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)[\s.,;:]*")
 # Models sometimes cite the prompt's fence itself: "developed in <source n="1">".
 _SOURCE_TAG = re.compile(r'<\s*source\s+n\s*=\s*"?(\d+)"?\s*/?>', re.IGNORECASE)
 _BROKEN_TAIL = re.compile(r"\s*\[[\d\s,;]*$")  # "[4" cut off at the end of the output
 _PREFIX = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+|\s*#{1,6}\s+)")
-_LABEL = re.compile(r"^([^\[\]]{1,120}?)((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)\s*:\s*")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 _END = re.compile(r"([.!?]+[\"')\]*_]*)$")
 # A number, unless glued to a name (GPT-4, H2O, FP16, Llama-2), with an optional scale.
@@ -105,10 +108,6 @@ class _Evidence:
 # -- reading an answer -------------------------------------------------------------------------
 
 
-def numbers_of(marks: str) -> list[int]:
-    return [int(n) for group in _MARKS.findall(marks) for n in re.split(r"\s*[,;]\s*", group)]
-
-
 def parse(text: str) -> list[Line]:
     """The answer's lines and sentences, each with the citation numbers written for it.
 
@@ -129,25 +128,25 @@ def parse(text: str) -> list[Line]:
         if prefix:
             line.prefix, rest = prefix.group(1).strip() + " ", rest[prefix.end():]
         inherited: list[int] = []
-        label = _LABEL.match(rest)
+        label = CITED_LABEL.match(rest)
         if label:
-            line.label, inherited = label.group(1).strip(), numbers_of(label.group(2))
+            line.label, inherited = label.group(1).strip(), cited_numbers(label.group(2))
             rest = rest[label.end():]
         for sentence in split_sentences(_BROKEN_TAIL.sub("", rest)):
-            lead = _LEADING_MARKS.match(sentence)
+            lead = LEADING_MARKS.match(sentence)
             ahead: list[int] = []
             if lead:
                 if leading:
-                    ahead = numbers_of(lead.group(1))
+                    ahead = cited_numbers(lead.group(1))
                 elif last is not None:
-                    last.written.extend(numbers_of(lead.group(1)))
+                    last.written.extend(cited_numbers(lead.group(1)))
                 sentence = sentence[lead.end():]
             if not sentence.strip():
                 continue
-            bare = _SPACE_BEFORE_PUNCT.sub(r"\1", _MARKS.sub("", sentence)).strip()
-            written = ahead + numbers_of(sentence) if leading and ahead else \
-                numbers_of(sentence) or list(inherited)
-            if leading and ahead and numbers_of(sentence) and sentence.rstrip().endswith("]"):
+            bare = _SPACE_BEFORE_PUNCT.sub(r"\1", strip_marks(sentence))
+            written = ahead + cited_numbers(sentence) if leading and ahead else \
+                cited_numbers(sentence) or list(inherited)
+            if leading and ahead and cited_numbers(sentence) and sentence.rstrip().endswith("]"):
                 written = ahead  # the mark at its end is the next sentence's, or the last one's
             if not bare.strip("*_ .") and last is not None:
                 last.written.extend(written)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from paperchat.rag.sentences import split_sentences
+from paperchat.rag.text import split_sentences
 from paperchat.rag.types import Answer, CheckedSentence, Citation, RetrievedPaper
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
