@@ -31,7 +31,7 @@ from paperchat.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
-DATASETS = ROOT / "eval" / "datasets"
+DATASETS = Path(__file__).resolve().parent / "datasets"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 

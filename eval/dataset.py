@@ -207,5 +207,6 @@ def check_gold_papers(dataset: Dataset, known_ids: set[str] | dict[str, Any]) ->
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise BadDataset(
             f"{dataset.path} names {len(unknown)} gold paper(s) the store does not hold "
-            f"({shown}{more}). Was the store built from data/?"
+            f"({shown}{more}). The eval set is written for the bundled corpus: build the store "
+            "with `paperchat ingest` (no path), or point PAPERCHAT_HOME at one that was."
         )

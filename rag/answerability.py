@@ -135,7 +135,7 @@ class CoverageModel:
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)
         else:
-            data = json.loads(resources.files("rag").joinpath(MODEL_FILE).read_text("utf-8"))
+            data = json.loads(resources.files("paperchat.rag").joinpath(MODEL_FILE).read_text("utf-8"))
         names = tuple(data["features"])
         missing = set(names) - set(FEATURES)
         if missing:
