@@ -128,11 +128,38 @@ class RetrievalSettings(_Group):
     )
 
 
+class AnalysisSettings(_Group):
+    """How a question is read against the corpus (rag/analysis.py, rag/answerability.py). Tuned
+    on the dev split; the coverage model in rag/answerability_model.json was fitted with them."""
+
+    distinctive_df: int = Field(
+        5, ge=0, description="A name written in lower case ('scissorhands') still resolves when "
+        "at most this many papers hold its word.")
+    rare_share: float = Field(
+        0.02, ge=0, le=1, description="A capitalised word that is not name-shaped is a name only "
+        "when at most this share of papers holds it ('Mooncake' is, 'Transformer' is not).")
+    mention_limit: int = Field(
+        25, ge=1, description="A word this many papers mention is vocabulary ('LLM', 'GPUs'), "
+        "not a named item; also the most papers listed as mentioning a name.")
+    name_max_mentions: int = Field(
+        3, ge=0, description="A paper's acronym joins the name index only when at most this many "
+        "papers mention it at all ('KD', '3D' and 'LLMs' do not).")
+    rare_in_english: float = Field(
+        3.0, description="Zipf frequency below which a word no paper holds counts as rare in "
+        "English (a feature of the coverage model: 'wildfire' is rare, 'recipe' is not).")
+    clear_lead: float = Field(
+        0.5, ge=0, description="A first paper this far ahead of the second (fused score) is "
+        "'the' paper of the question, which is then answered as about one paper.")
+
+
 class AnswerSettings(_Group):
     answerer: Literal["extractive", "openai", "ollama", "llamacpp"] = Field(
         "extractive",
         description="Who writes the answer: 'extractive' (offline, no LLM) or an LLM provider.",
     )
+    closest_papers: int = Field(
+        3, ge=0, description="Closest papers listed with a declined answer, so the user sees "
+        "what the corpus does hold.")
     sentence_floor: float = Field(
         0.25,
         description="Extractive answers skip sentences less similar than this to the question.",
@@ -330,6 +357,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
 
     @field_validator("home", mode="after")
@@ -383,7 +411,7 @@ class Settings(BaseSettings):
         for name, values in groups.items():
             if isinstance(values, dict):
                 group = getattr(self, name)
-                # Validated, unlike model_copy(update=...): a bad flag is an error, not a crash later.
+                # Validated, unlike model_copy(update=...): a bad flag fails here, not later.
                 update[name] = type(group).model_validate({**group.model_dump(), **values})
             else:
                 update[name] = values

@@ -28,13 +28,8 @@ if TYPE_CHECKING:
     from paperchat.ingest.lexical import LexicalIndex
     from paperchat.ingest.names import NameIndex
     from paperchat.ingest.store import StoredPaper
+    from paperchat.settings import AnalysisSettings
 
-# A name written in lower case still resolves when this few papers hold its rarest word.
-DISTINCTIVE_DF = 5
-# A capitalised word (not name-shaped) is a name only when at most this share of papers holds it:
-# "Transformer" is vocabulary, "Mooncake" or "Scissorhands" are names.
-RARE_SHARE = 0.02
-MENTION_LIMIT = 25  # papers listed as mentioning a name
 
 _VERSION = re.compile(r"v?\d+(?:\.\d+)*[a-z]?", re.IGNORECASE)  # "2", "v3", "3.5", "4o"
 _TOKEN = TOKEN
@@ -170,7 +165,11 @@ class Analyzer:
     """Analyses questions against one revision of the store (rebuilt when it changes)."""
 
     def __init__(self, lexical: LexicalIndex, names: NameIndex,
-                 papers: Mapping[str, StoredPaper]) -> None:
+                 papers: Mapping[str, StoredPaper],
+                 settings: AnalysisSettings | None = None) -> None:
+        from paperchat.settings import AnalysisSettings
+
+        self.settings = settings or AnalysisSettings()
         self.lexical = lexical
         self.names = names
         self.papers = papers
@@ -192,7 +191,7 @@ class Analyzer:
             if name_key(span.text) in {name_key(n.text) for n in named}:
                 continue
             item = self._resolve(span.text)
-            if not item.defined_by and len(item.mentioned_by) >= MENTION_LIMIT:
+            if not item.defined_by and len(item.mentioned_by) >= self.settings.mention_limit:
                 continue  # a word this many papers use is vocabulary ("LLM", "GPUs"), no name
             named.append(item)
         salient, unknown = self._salient(words)
@@ -239,7 +238,7 @@ class Analyzer:
         if len(words) > 1 and any(c.isupper() or c.isdigit() for c in text):
             return True
         return len(words) == 1 and len(name_key(text)) >= 4 and \
-            self._word_df(words[0]) <= DISTINCTIVE_DF
+            self._word_df(words[0]) <= self.settings.distinctive_df
 
     def _rarest_df(self, text: str) -> int:
         stems = [s for _, s in self.lexical.terms(text)]
@@ -247,7 +246,7 @@ class Analyzer:
 
     def _word_df(self, word: str) -> int:
         """Papers that hold ``word`` itself (not only its stem), counted up to one past
-        ``DISTINCTIVE_DF``."""
+        ``settings.distinctive_df``."""
         stems = [s for _, s in self.lexical.terms(word)]
         if not stems:
             return 0
@@ -257,7 +256,7 @@ class Analyzer:
             paper = self.papers.get(pid)
             if paper is not None and pattern.search(f"{paper.title}\n{paper.abstract}"):
                 count += 1
-                if count > DISTINCTIVE_DF:
+                if count > self.settings.distinctive_df:
                     break
         return count
 
@@ -296,7 +295,7 @@ class Analyzer:
             return False
         opening = i == 0 or question[:tokens[i].start()].rstrip()[-1:] in ".?!:;\"'("
         df = self._rarest_df(word)
-        rare = df <= max(1, int(RARE_SHARE * max(self.lexical.n_docs, 1)))
+        rare = df <= max(1, int(self.settings.rare_share * max(self.lexical.n_docs, 1)))
         # A sentence's first word is capitalised anyway: a name only when no paper uses it
         # ("Mooncake vs Splitwise"); elsewhere a capital marks a name when it is rare.
         return df == 0 if opening else rare
@@ -307,10 +306,10 @@ class Analyzer:
         if not stems:
             return NamedItem(name)
         candidates = self.lexical.papers_with_all(stems)
-        if len(stems) == 1 and len(candidates) > MENTION_LIMIT:
+        if len(stems) == 1 and len(candidates) > self.settings.mention_limit:
             # A one-word name held by this many papers is vocabulary ("LLM"): its stem is
             # evidence enough, no need to read the papers.
-            return NamedItem(name, mentioned_by=candidates[:MENTION_LIMIT])
+            return NamedItem(name, mentioned_by=candidates[:self.settings.mention_limit])
         phrase = re.compile(
             r"(?<![A-Za-z0-9])" + r"[\s\-_.]*".join(re.escape(p) for p in re.findall(
                 r"[A-Za-z0-9]+", name)) + r"(?![A-Za-z0-9])", re.IGNORECASE)
@@ -319,7 +318,7 @@ class Analyzer:
             paper = self.papers.get(pid)
             if paper is not None and phrase.search(f"{paper.title}\n{paper.abstract}"):
                 mentioned.append(pid)
-                if len(mentioned) >= MENTION_LIMIT:
+                if len(mentioned) >= self.settings.mention_limit:
                     break
         # A paper whose title holds the name is about it ("DocOwl2" in "mPLUG-DocOwl2: ...").
         titled = [pid for pid in mentioned if name_key(name) in name_key(self.papers[pid].title)]

@@ -55,8 +55,6 @@ FEATURES: tuple[str, ...] = (
     "dense", "bm25_norm", "cover_top", "cover_top3", "unknown_share", "unknown_rare", "margin",
     "names_defined", "names_unknown", "detail_missing",
 )
-# A word no paper holds that is also this rare in English (Zipf scale) names a missing topic.
-RARE_IN_ENGLISH = 3.0
 MODEL_FILE = "answerability_model.json"
 
 
@@ -70,7 +68,7 @@ class Evidence:
 
 
 def features(analysis: QuestionAnalysis, evidence: Evidence, lexical: LexicalIndex,
-             catalog: dict[str, StoredPaper]) -> dict[str, float]:
+             catalog: dict[str, StoredPaper], rare_in_english: float) -> dict[str, float]:
     papers = evidence.papers
     salient = analysis.salient
     total = sum(idf for _, idf in salient) or 1.0
@@ -98,7 +96,7 @@ def features(analysis: QuestionAnalysis, evidence: Evidence, lexical: LexicalInd
         "cover_top": covered(ids[:1]),
         "cover_top3": covered(ids[:3]),
         "unknown_share": sum(idf for term, idf in salient if term in unknown) / total,
-        "unknown_rare": float(any(english_zipf(t) < RARE_IN_ENGLISH for t in unknown)),
+        "unknown_rare": float(any(english_zipf(t) < rare_in_english for t in unknown)),
         "margin": float(papers[0].score - papers[1].score) if len(papers) > 1 else (
             float(papers[0].score) if papers else 0.0),
         "names_defined": float(min(2, sum(1 for n in analysis.names if n.defined_by))),
@@ -135,7 +133,8 @@ class CoverageModel:
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)
         else:
-            data = json.loads(resources.files("paperchat.rag").joinpath(MODEL_FILE).read_text("utf-8"))
+            shipped = resources.files("paperchat.rag").joinpath(MODEL_FILE)
+            data = json.loads(shipped.read_text("utf-8"))
         names = tuple(data["features"])
         missing = set(names) - set(FEATURES)
         if missing:
@@ -159,11 +158,12 @@ def decide(
     decline_below: float,
     catalog: dict[str, StoredPaper],
     hedge_below: float | None = None,
+    clear_lead: float = 0.5,
 ) -> Decision:
     """The outcome for one question, with what is missing and the reason in words."""
     p = model.probability(values)
     pinned = list(dict.fromkeys(pid for n in analysis.names for pid in n.defined_by))
-    shape = _shape(analysis, evidence, pinned)
+    shape = _shape(analysis, evidence, pinned, clear_lead)
     unknown = [n.text for n in analysis.unknown_names]
     known_named = [n for n in analysis.names if n.defined_by]
     base = Decision("answered", shape, probability=p, features=values, pinned=pinned)
@@ -202,7 +202,8 @@ def _only_names(analysis: QuestionAnalysis) -> bool:
     return len(rest) <= 1
 
 
-def _shape(analysis: QuestionAnalysis, evidence: Evidence, pinned: list[str]) -> Shape:
+def _shape(analysis: QuestionAnalysis, evidence: Evidence, pinned: list[str],
+           clear_lead: float) -> Shape:
     if analysis.form == "comparison" and (len(analysis.names) >= 2 or len(pinned) >= 2):
         return "comparison"
     if analysis.form == "survey":
@@ -212,13 +213,9 @@ def _shape(analysis: QuestionAnalysis, evidence: Evidence, pinned: list[str]) ->
     if analysis.form == "comparison":
         return "comparison"
     papers = evidence.papers
-    if len(papers) == 1 or (len(papers) > 1 and papers[0].score - papers[1].score >= CLEAR_LEAD):
+    if len(papers) == 1 or (len(papers) > 1 and papers[0].score - papers[1].score >= clear_lead):
         return "one_paper"
     return "open"
-
-
-# A first paper this far ahead of the second (fused score) is "the" paper of the question.
-CLEAR_LEAD = 0.5
 
 
 def _short(paper: StoredPaper) -> str:

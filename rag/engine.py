@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from paperchat.settings import Settings
 
 ANSWERERS = ("extractive", *PROVIDERS)
-CLOSEST = 3
 
 
 class Engine:
@@ -294,13 +293,14 @@ class Engine:
             for item in analysis.names:
                 item.defined_by = [pid for pid in item.defined_by if pid in allowed]
         evidence = Evidence(found.papers, found.best_dense, found.best_bm25)
-        values = features(analysis, evidence, found.lexical, catalog.papers)
+        tuned = self.settings.analysis
+        values = features(analysis, evidence, found.lexical, catalog.papers, tuned.rare_in_english)
         model = self.coverage_model
         below = self.settings.answer.decline_below
         hedge = self.settings.answer.hedge_below
         decision = decide(analysis, evidence, values, model,
                           model.threshold if below is None else below, catalog.papers,
-                          model.hedge if hedge is None else hedge)
+                          model.hedge if hedge is None else hedge, tuned.clear_lead)
         return analysis, decision
 
     @property
@@ -338,7 +338,7 @@ class Engine:
 
     def _declined(self, question: str, found: Retrieval, decision: Decision, answerer: str,
                   filters: Filters | None) -> Answer:
-        closest = found.papers[:CLOSEST]
+        closest = found.papers[:self.settings.answer.closest_papers]
         reason = decision.reason or "The corpus has no paper on this question."
         if filters is not None and not filters.empty:
             reason += " (Only papers that pass the filters were searched.)"

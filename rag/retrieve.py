@@ -22,7 +22,7 @@ from paperchat.rag.types import Filters, RetrievedPaper
 if TYPE_CHECKING:
     from paperchat.ingest.lexical import LexicalIndex
     from paperchat.ingest.store import PaperStore, StoredPaper
-    from paperchat.settings import Settings
+    from paperchat.settings import AnalysisSettings, Settings
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -44,7 +44,10 @@ class Catalog:
     """All stored papers by id, and the question analyser over their names and terms, re-read
     when the store's revision changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: AnalysisSettings | None = None) -> None:
+        from paperchat.settings import AnalysisSettings
+
+        self.settings = settings or AnalysisSettings()
         self.revision: str | None = None
         self.papers: dict[str, StoredPaper] = {}
         self._allowed: dict[Filters, list[str]] = {}
@@ -64,7 +67,8 @@ class Catalog:
         each paper's metadata holds (found at ingest), not from the texts."""
         with self._lock:
             if self._analyzer is None or self._analyzer.lexical is not lexical:
-                self._analyzer = Analyzer(lexical, name_index(self.papers, lexical), self.papers)
+                names = name_index(self.papers, lexical, self.settings.name_max_mentions)
+                self._analyzer = Analyzer(lexical, names, self.papers, self.settings)
             return self._analyzer
 
 
@@ -78,14 +82,16 @@ class Catalog:
             return self._allowed[filters]
 
 
-def name_index(papers: dict[str, StoredPaper], lexical: LexicalIndex) -> NameIndex:
+def name_index(papers: dict[str, StoredPaper], lexical: LexicalIndex,
+               max_mentions: int) -> NameIndex:
     """The corpus's names, from the papers' stored names and BM25's term statistics."""
 
     def mentions(name: str) -> int:
         stems = [stem for _, stem in lexical.terms(name)]
         return len(lexical.papers_with_all(stems)) if stems else 0
 
-    return NameIndex.build(((pid, p.names) for pid, p in papers.items()), mentions)
+    return NameIndex.build(((pid, p.names) for pid, p in papers.items()), mentions,
+                           max_mentions=max_mentions)
 
 
 def passes(paper: StoredPaper, filters: Filters) -> bool:
@@ -127,7 +133,7 @@ class Retriever:
     def __init__(self, settings: Settings, store: PaperStore) -> None:
         self.settings = settings
         self.store = store
-        self.catalog = Catalog()
+        self.catalog = Catalog(settings.analysis)
 
     def search(
         self,
