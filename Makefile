@@ -44,4 +44,4 @@ lint: setup-dev
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .paperchat .pytest_cache
+	rm -rf $(VENV) .pytest_cache build *.egg-info
