@@ -17,7 +17,9 @@ run: setup ingest
 ingest: setup
 	$(BIN)/paperchat ingest data/
 
+# Lint first: a style error fails the run in seconds, before the half-hour suite.
 test: setup-dev
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 setup: $(VENV)/.installed-$(HASH)
@@ -37,7 +39,7 @@ $(VENV)/.installed-$(HASH):
 	touch $@
 
 $(VENV)/.installed-dev-$(HASH): $(VENV)/.installed-$(HASH)
-	$(PIP) install -q -e '.[dev,llamacpp,ray,llm-eval]'
+	$(PIP) install -q -e '.[dev,bench,llamacpp,ray,llm-eval]'
 	touch $@
 
 lint: setup-dev

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from paperchat.errors import PaperchatError
 from paperchat.ingest.chunking import Chunker
 from paperchat.ingest.pipeline import run_ingest
 from paperchat.ingest.sources import collect
@@ -118,8 +119,15 @@ def _llamaindex_default(papers: list[Any], model_path: str, folder: Path) -> flo
     import chromadb
     from chromadb.config import Settings as ChromaSettings
     from llama_index.core import Document, StorageContext, VectorStoreIndex
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    try:
+        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+    except ImportError as exc:
+        raise PaperchatError(
+            f"Timing llama-index's pipeline needs the bench extra ({exc.name} is missing): "
+            "pip install 'paperchat[bench]', or run the bench with --no-llamaindex."
+        ) from exc
 
     shutil.rmtree(folder, ignore_errors=True)
     client = chromadb.PersistentClient(
@@ -377,7 +385,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"| CLI cold start to first answer (median of {len(cold['cli_ask_runs_s'])}) "
         f"| {cold['cli_ask_s']} s | <= 6 s |",
         f"| UI cold start to ready | {cold['ui_ready_s']} s | |",
-        f"| peak memory: CLI ask / UI | {cold['cli_peak_rss_mb']} / {cold['ui_peak_rss_mb']} MB | |",
+        f"| peak memory: CLI ask / UI | {cold['cli_peak_rss_mb']} / "
+        f"{cold['ui_peak_rss_mb']} MB | |",
         "",
         "Scale (synthetic corpora, see below for how they are built). Answers: warm / cold "
         "cache (the question's papers seen for the first time: their sentences are read from "
@@ -417,7 +426,8 @@ def run(
     qs = questions(n_questions)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
         "git": _git_sha(),
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -270,7 +270,8 @@ def _answer_cell(r: QuestionResult) -> str:
     else:
         facts = r.metrics.get("key_fact_recall")
         support = r.metrics.get("citation_support")
-        text = (r.coverage or "answered") + (f", facts {facts:.2f}" if facts is not None else "") + \
+        text = (r.coverage or "answered") + \
+            (f", facts {facts:.2f}" if facts is not None else "") + \
             (f", support {support:.2f}" if support is not None else "")
     return f"{text} ✗" if wrong else text
 

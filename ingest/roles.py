@@ -2,7 +2,8 @@
 
 Rules, not a model: cue phrases ("we propose", "outperforms", "achieves"), numbers with units,
 and position (abstracts open with the problem and close with results). Measured against hand
-labels in ``eval/datasets/roles.jsonl`` (``python -m paperchat.eval.roles`` prints accuracy per role).
+labels in ``eval/datasets/roles.jsonl``: ``python -m paperchat.eval.roles`` prints accuracy per
+role.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def _authors(value: Any) -> list[str]:
     names = []
     for item in value:
         if isinstance(item, (list, tuple)):  # arXiv authors_parsed: [last, first, suffix]
-            last, first = (list(item) + ["", ""])[:2]
+            last, first = [*item, "", ""][:2]
             names.append(" ".join(p for p in (str(first), str(last)) if p).strip())
         elif isinstance(item, Mapping):
             names.append(_text(item.get("name") or item.get("user") or ""))

@@ -2,9 +2,11 @@
 
 Values come, in rising priority, from the field defaults, an optional TOML file
 (``PAPERCHAT_CONFIG`` or ``<home>/config.toml``) and ``PAPERCHAT_*`` environment variables
-(nested groups use ``__``: ``PAPERCHAT_RETRIEVAL__TOP_K=8``). Modules never read ``os.environ``
-themselves: they are handed a ``Settings``. Heavy objects are built by the factory methods at the
-bottom, lazily and once per settings object.
+(nested groups use ``__``: ``PAPERCHAT_RETRIEVAL__TOP_K=8``). Modules are handed a ``Settings``
+and read no ``PAPERCHAT_*`` variable themselves; the environment is otherwise touched only to
+run offline (``HF_HUB_OFFLINE``, set by the CLI and the embedder) and to start subprocesses with
+their own settings (the bench). Every tuned number is a field here, with how it was tuned. Heavy
+objects are built by the factory methods at the bottom, lazily and once per settings object.
 """
 
 from __future__ import annotations

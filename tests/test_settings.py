@@ -1,4 +1,5 @@
-"""One settings object: defaults, a TOML file, PAPERCHAT_* variables on top, unknown keys refused."""
+"""One settings object: defaults, a TOML file, PAPERCHAT_* variables on top, unknown keys
+refused."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def test_a_config_file_sets_values_and_environment_variables_win(
     monkeypatch.setenv("PAPERCHAT_CONFIG", str(config))
     monkeypatch.setenv("PAPERCHAT_RETRIEVAL__MODE", "dense")
     settings = Settings()
-    assert (settings.retrieval.top_k, settings.retrieval.mode, settings.ui.port) == (8, "dense", 9000)
+    got = (settings.retrieval.top_k, settings.retrieval.mode, settings.ui.port)
+    assert got == (8, "dense", 9000)
 
 
 def test_the_home_config_file_is_read_without_being_named(isolated_home: Path) -> None:
@@ -47,9 +49,11 @@ def test_unknown_keys_and_bad_values_are_refused(
         Settings().with_overrides(retrieval={"top_k": 0})
 
 
-def test_a_named_config_file_that_does_not_exist_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_named_config_file_that_does_not_exist_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PAPERCHAT_CONFIG", "/nowhere/paperchat.toml")
-    with pytest.raises(FileNotFoundError, match="/nowhere/paperchat.toml"):
+    with pytest.raises(FileNotFoundError, match=r"/nowhere/paperchat\.toml"):
         Settings()
 
 
@@ -58,3 +62,13 @@ def test_api_keys_are_secret_in_every_printout(monkeypatch: pytest.MonkeyPatch) 
     settings = Settings()
     assert "sk-very-secret" not in repr(settings) + str(settings.model_dump())
     assert settings.answer.llm_api_key.get_secret_value() == "sk-very-secret"
+
+
+def test_the_store_defaults_to_the_user_data_folder_and_every_home_is_absolute(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("PAPERCHAT_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert Settings().home == tmp_path / "data" / "paperchat"
+    monkeypatch.setenv("PAPERCHAT_HOME", "relative/store")
+    assert Settings().home == tmp_path / "relative" / "store"  # the tests run in tmp_path
