@@ -130,3 +130,18 @@ def test_an_answer_table_stays_a_markdown_table_with_linked_citations_in_its_row
                          "| --- | --- | --- | --- |"]
     link = '<a href="#src-1-1" class="cite" data-n="1">[1]</a>'
     assert lines[2].startswith(f"| **TPI-LLM** {link} |")
+
+
+def test_a_mark_citing_several_sources_links_each_number() -> None:
+    two = Answer(question="q", text="Both shrink the cache [1, 2]; one also quantizes it [1; 3].",
+                 citations=[Citation(1, "p1", "KIVI", [], "x"),
+                            Citation(2, "p2", "Scissorhands", [], "y")])
+    chat = render.chat_message(two, turn=3)
+    assert re.findall(r'<a href="#(src-3-\d)" class="cite" data-n="\d">', chat) == [
+        "src-3-1", "src-3-2", "src-3-1"]  # [3] is no source of this answer: it stays text
+    assert (r'cache \[<a href="#src-3-1" class="cite" data-n="1">1</a>, '
+            r'<a href="#src-3-2" class="cite" data-n="2">2</a>\];') in chat
+    assert r'data-n="1">1</a>; 3\]' in chat
+    # While streaming, every number of a mark is a link.
+    streamed = render.answer_markdown("Both [1, 2]", turn=1)
+    assert streamed.count('class="cite"') == 2

@@ -14,10 +14,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from paperchat.rag.text import split_sentences
+from paperchat.rag.text import CITATION_MARK, mark_numbers, split_sentences
 from paperchat.rag.types import Answer, CheckedSentence, Citation, RetrievedPaper
 
-CITATION = re.compile(r"\[(\d{1,3})\]")
 _MARKDOWN_BRACKETS = str.maketrans({"[": r"\[", "]": r"\]"})
 _TEMPLATE_CHARS = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"})
 
@@ -45,27 +44,43 @@ def escape_markdown(text: str) -> str:
 
 
 def answer_markdown(text: str, turn: int, known: Iterable[int] | None = None) -> str:
-    """The answer as chat markdown: escaped, each ``[n]`` a link to its entry in the panel.
+    """The answer as chat markdown: escaped, each cited number a link to its entry in the panel.
 
-    ``known`` limits links to the citations that exist (while an answer streams, all are linked;
-    a dangling ``[n]`` in a final answer stays plain text).
+    ``[1]`` is one link; in ``[1, 2]`` each number is a link between plain brackets. ``known``
+    limits links to the citations that exist (while an answer streams, all are linked; a
+    dangling number in a final answer stays plain text).
     """
     allowed = None if known is None else set(known)
     out: list[str] = []
     last = 0
-    for match in CITATION.finditer(text):
+    for match in CITATION_MARK.finditer(text):
         out.append(escape_markdown(text[last:match.start()]))
-        n = int(match.group(1))
-        if allowed is None or n in allowed:
-            out.append(f'<a href="#{anchor(turn, n)}" class="cite" data-n="{n}">[{n}]</a>')
-        else:
-            out.append(escape_markdown(match.group(0)))
+        out.append(_linked_mark(match, turn, allowed))
         last = match.end()
     out.append(escape_markdown(text[last:]))
     return "".join(out)
 
 
-_SENTENCE_TAIL = re.compile(r"(?:\s*\[\d{1,3}\])*[.!?]*[\"')\]*_]*")
+def _linked_mark(match: re.Match[str], turn: int, allowed: set[int] | None) -> str:
+    numbers = mark_numbers(match.group(1))
+    if len(numbers) == 1:
+        n = numbers[0]
+        if allowed is None or n in allowed:
+            return f'<a href="#{anchor(turn, n)}" class="cite" data-n="{n}">[{n}]</a>'
+        return escape_markdown(match.group(0))
+    # Each number's separator as written (", " or "; "), between the numbers' links.
+    pieces = re.split(r"(\d+)", match.group(1))
+    out = []
+    for piece in pieces:
+        if piece.isdigit() and (allowed is None or int(piece) in allowed):
+            out.append(f'<a href="#{anchor(turn, int(piece))}" class="cite" '
+                       f'data-n="{int(piece)}">{int(piece)}</a>')
+        else:
+            out.append(escape_markdown(piece))
+    return escape_markdown("[") + "".join(out) + escape_markdown("]")
+
+
+_SENTENCE_TAIL = re.compile(r"(?:\s*" + CITATION_MARK.pattern + r")*[.!?]*[\"')\]*_]*")
 _END_PUNCT = re.compile(r"[.!?]+[\"')\]*_]*$")
 BADGES = {"supported": "supported", "corrected": "corrected", "added": "citation added",
           "unsupported": "unsupported"}
