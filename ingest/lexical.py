@@ -1,7 +1,9 @@
 """BM25 over whole papers (title + abstract), kept beside the store and keyed by its revision.
 
 bm25s scores with sparse matrices, so a query costs time in the number of matching documents,
-not in the size of the corpus scanned in Python.
+not in the size of the corpus scanned in Python. ``LexicalIndex`` is one index;
+``LexicalCache`` keeps a store's index current: in memory, else loaded from its folder, else
+rebuilt from the store's papers when the store's revision has moved on.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import json
 import math
 import re
 import shutil
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -50,7 +55,8 @@ class LexicalIndex:
         return cls(list(paper_ids), revision, retriever)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Best ``k`` papers for ``query`` as (paper id, BM25 score), best first; 0 scores dropped."""
+        """Best ``k`` papers for ``query`` as (paper id, BM25 score), best first; zero scores
+        dropped."""
         import bm25s
 
         if not self.paper_ids:
@@ -59,7 +65,9 @@ class LexicalIndex:
         if not tokens.ids or not tokens.ids[0]:
             return []
         k = min(k, len(self.paper_ids))
-        docs, scores = self._bm25.retrieve(tokens, k=k, show_progress=False, n_threads=1)  # type: ignore[attr-defined]
+        docs, scores = self._bm25.retrieve(  # type: ignore[attr-defined]
+            tokens, k=k, show_progress=False, n_threads=1
+        )
         out = []
         for doc, score in zip(docs[0], scores[0], strict=True):
             if score > 0:
@@ -174,3 +182,56 @@ class LexicalIndex:
         except (OSError, ValueError, KeyError):
             return None
         return cls(meta["paper_ids"], meta["revision"], retriever)
+
+
+class Titled(Protocol):
+    """What the index reads of a paper."""
+
+    title: str
+    abstract: str
+
+
+class LexicalCache:
+    """The BM25 index of one store, kept at the store's revision.
+
+    The store's revision changes with every write (any process's, on a shared Chroma server),
+    so an index whose revision differs is stale: it is rebuilt from the papers and saved to
+    ``folder`` for the next process. Safe to share between threads."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._index: LexicalIndex | None = None
+        self._lock = threading.Lock()
+
+    def current(
+        self, revision: str, papers: Callable[[], Mapping[str, Titled]]
+    ) -> LexicalIndex:
+        """The index at ``revision``: the one in memory, the saved one, or one built anew from
+        ``papers()`` (called only then)."""
+        with self._lock:
+            if self._index is not None and self._index.revision == revision:
+                return self._index
+            index = LexicalIndex.load(self.folder)
+            if index is None or index.revision != revision:
+                index = build(papers(), revision)
+                index.save(self.folder)
+            self._index = index
+            return index
+
+    def remove(self) -> None:
+        """Forget the index, on disk too (the store is being rebuilt)."""
+        with self._lock:
+            self._index = None
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def build(papers: Mapping[str, Titled], revision: str) -> LexicalIndex:
+    """An index of these papers (title and abstract), rows in paper-id order."""
+    ids = sorted(papers)
+    return LexicalIndex.build(ids, [f"{papers[i].title}\n{papers[i].abstract}" for i in ids],
+                              revision)
+
+
+def index_folder(home: Path, collection: str) -> Path:
+    """Where the BM25 index of ``collection`` is saved."""
+    return home / f"bm25-{collection}"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from paperchat.errors import is_connection_error
 from paperchat.ingest.roles import Role, tag_roles
 
 if TYPE_CHECKING:
@@ -92,8 +93,7 @@ class SentenceIndex:
                 try:
                     self._collection = self._call(self.client.get_collection, self.name)
                 except Exception as exc:  # missing: an older store; connection errors go up
-                    if type(exc).__name__ not in {"NotFoundError", "ValueError",
-                                                  "InvalidCollectionException"}:
+                    if not _missing(exc):
                         raise
                     return None
         return self._collection
@@ -152,7 +152,13 @@ class SentenceIndex:
         try:
             self.client.delete_collection(self.name)
         except Exception as exc:
-            if type(exc).__name__ not in {"NotFoundError", "ValueError",
-                                          "InvalidCollectionException"}:
+            if not _missing(exc):
                 raise
         self._collection = None
+
+
+def _missing(exc: Exception) -> bool:
+    """Whether Chroma said the collection does not exist (older versions raise ValueError)."""
+    from chromadb.errors import NotFoundError
+
+    return isinstance(exc, NotFoundError | ValueError) and not is_connection_error(exc)

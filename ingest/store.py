@@ -1,4 +1,4 @@
-"""The paper store: chunks and vectors in Chroma, plus the BM25 index that follows them.
+"""The paper store: chunks and vectors in Chroma, and the store's BM25 index (ingest.lexical).
 
 Every chunk of a paper carries the paper's metadata; chunk 0 also carries the whole abstract,
 so the papers themselves are the chunk-0 records. The collection's metadata names the embedding
@@ -8,19 +8,17 @@ write, which tells a BM25 index (here or in another process) whether it is curre
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-from paperchat.errors import ModelMismatch, StoreMissing, StoreUnavailable
-from paperchat.ingest.lexical import LexicalIndex
+from paperchat.errors import ModelMismatch, StoreMissing, StoreUnavailable, is_connection_error
+from paperchat.ingest.lexical import LexicalCache, LexicalIndex, index_folder
 from paperchat.ingest.names import paper_names
 from paperchat.ingest.sentence_index import SentenceIndex, SentenceRecord, StoredSentences
 
@@ -124,8 +122,7 @@ class PaperStore:
         self.settings = settings
         self.client = client
         self.collection = collection
-        self._lexical: LexicalIndex | None = None
-        self._lexical_lock = threading.Lock()
+        self._lexical = LexicalCache(index_folder(settings.home, settings.collection))
         self.sentences = SentenceIndex(client, settings.collection, self._call, self._batch)
 
     # -- opening ------------------------------------------------------------------------------
@@ -139,7 +136,7 @@ class PaperStore:
         try:
             collection = client.get_collection(settings.collection)
         except Exception as exc:
-            if _is_connection_error(exc):
+            if is_connection_error(exc):
                 raise StoreUnavailable(f"Cannot reach the Chroma server at {where}: {exc}") from exc
             if not create:
                 raise StoreMissing(where) from exc
@@ -198,7 +195,8 @@ class PaperStore:
         if int(self.meta.get("embed_dim", dim)) != dim:
             raise ModelMismatch(
                 f"The store at {self.where} holds {self.meta.get('embed_dim')}-dimensional "
-                f"vectors, but the model gives {dim}. Rebuild: paperchat ingest --rebuild <sources>."
+                f"vectors, but the model gives {dim}. Rebuild: paperchat ingest --rebuild "
+                "<sources>."
             )
 
     @property
@@ -213,13 +211,11 @@ class PaperStore:
             try:
                 client.delete_collection(name)
             except Exception as exc:
-                if _is_connection_error(exc):
+                if is_connection_error(exc):
                     raise StoreUnavailable(
                         f"Cannot reach the Chroma server at {settings.chroma_url}"
                     ) from exc
-        import shutil
-
-        shutil.rmtree(_lexical_dir(settings), ignore_errors=True)
+        LexicalCache(index_folder(settings.home, settings.collection)).remove()
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -306,28 +302,13 @@ class PaperStore:
         return hits
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index for the store's current revision: loaded from disk, or rebuilt."""
-        revision = self._fresh_revision()
-        with self._lexical_lock:
-            if self._lexical is not None and self._lexical.revision == revision:
-                return self._lexical
-            folder = _lexical_dir(self.settings)
-            index = LexicalIndex.load(folder)
-            if index is None or index.revision != revision:
-                index = self._build_lexical(revision)
-                index.save(folder)
-            self._lexical = index
-            return index
+        """The BM25 index for the store's current revision (see ``LexicalCache``)."""
+        return self._lexical.current(self.revision(), self.papers)
 
-    def _build_lexical(self, revision: str) -> LexicalIndex:
-        papers = self.papers()
-        ids = sorted(papers)
-        texts = [f"{papers[i].title}\n{papers[i].abstract}" for i in ids]
-        return LexicalIndex.build(ids, texts, revision)
-
-    def _fresh_revision(self) -> str:
-        # Another process (a shared Chroma server, or an ingest beside a running UI) may have
-        # written since this collection object was fetched: read the revision anew.
+    def revision(self) -> str:
+        """The revision as the store holds it now. Another process (a shared Chroma server, or
+        an ingest beside a running UI) may have written since this collection object was
+        fetched: it is read anew."""
         collection = self._call(self.client.get_collection, self.settings.collection)
         self.collection = collection
         return str(self.meta.get("revision", ""))
@@ -424,7 +405,7 @@ class PaperStore:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if _is_connection_error(exc):
+            if is_connection_error(exc):
                 raise StoreUnavailable(
                     f"Lost the connection to the Chroma server at {self.where}: {exc}. "
                     "Is `chroma run` up?"
@@ -463,30 +444,3 @@ def _names(meta: dict[str, Any]) -> list[str]:
     if "names" in meta:
         return list(meta["names"] or [])
     return paper_names(str(meta.get("title", "")), str(meta.get("abstract", "")))
-
-
-def _lexical_dir(settings: Settings) -> Path:
-    return settings.home / f"bm25-{settings.collection}"
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    names = {type(e).__name__ for e in _chain(exc)}
-    text = str(exc).lower()
-    return bool(
-        names
-        & {
-            "ConnectError",
-            "ConnectionError",
-            "ConnectionRefusedError",
-            "ReadError",
-            "RemoteProtocolError",
-            "ConnectTimeout",
-            "ReadTimeout",
-        }
-    ) or ("could not connect" in text or "connection refused" in text)
-
-
-def _chain(exc: BaseException | None) -> Iterable[BaseException]:
-    while exc is not None:
-        yield exc
-        exc = exc.__cause__ or exc.__context__

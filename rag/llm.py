@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from paperchat.errors import ProviderUnavailable
+from paperchat.errors import ProviderUnavailable, is_connection_error
 from paperchat.rag.answerer import Answerer, Context
 from paperchat.rag.citations import check, renumber
 from paperchat.rag.prompts import NO_ANSWER, answer_messages
-from paperchat.rag.providers import describe, is_connection_error, make_llm
+from paperchat.rag.providers import describe, make_llm
 from paperchat.rag.types import Answer, RetrievedPaper
 
 if TYPE_CHECKING:

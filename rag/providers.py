@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from paperchat.errors import ProviderUnavailable
+from paperchat.errors import is_connection_error as is_connection_error  # rag.engine's import
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM, ChatMessage
@@ -148,18 +149,3 @@ def _close_local() -> None:
             if model is not None and hasattr(model, "close"):
                 model.close()
         _LOCAL.clear()
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) means the LLM server could not be reached."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        name = type(seen).__name__
-        if name in {"APIConnectionError", "APITimeoutError", "ConnectError", "ConnectTimeout",
-                    "ReadTimeout", "RemoteProtocolError", "ConnectionError",
-                    "ConnectionRefusedError", "TimeoutException"}:
-            return True
-        if isinstance(seen, ConnectionError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
