@@ -139,7 +139,7 @@ class Embedder:
             return onnx.tokenize(text)
         return list(self.model.tokenizer.tokenize(text))
 
-    def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+    def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         onnx = self.onnx
@@ -150,7 +150,7 @@ class Embedder:
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=progress,
+            show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
 
