@@ -36,11 +36,3 @@ class Answerer(ABC):
     @abstractmethod
     def stream(self, ctx: Context) -> Iterator[str | Answer]:
         """Text as it is produced, then the final :class:`Answer` (always last, always once)."""
-
-    def answer(self, ctx: Context) -> Answer:
-        final: Answer | None = None
-        for item in self.stream(ctx):
-            if isinstance(item, Answer):
-                final = item
-        assert final is not None, f"{type(self).__name__}.stream yielded no Answer"
-        return final

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +44,20 @@ if TYPE_CHECKING:
     from paperchat.settings import Settings
 
 ANSWERERS = ("extractive", *PROVIDERS)
+
+
+@dataclass
+class _Turn:
+    """One question on its way to an answer: what was asked, found and decided."""
+
+    question: str
+    turns: History
+    rewrite: Rewrite
+    found: Retrieval
+    analysis: QuestionAnalysis
+    decision: Decision
+    notices: list[str]
+    timings: dict[str, float]
 
 
 class Engine:
@@ -142,47 +157,72 @@ class Engine:
         k: int | None = None,
         answerer: str | None = None,
     ) -> Iterator[str | Answer]:
+        """The answer's text as it is written, then the finished ``Answer``."""
         start = time.perf_counter()
+        chosen = self.answerer(answerer)
+        turn = self._prepare(question, history, filters, k, chosen)
+        decision = turn.decision
+        if decision.coverage == "declined":
+            answer = self._declined(turn.question, turn.found, decision, chosen.name, filters)
+            yield answer.text
+            yield self._finished(answer, turn, start)
+            return
+        note = f"_{decision.reason}_\n\n" if decision.coverage == "partial" else ""
+        if note:
+            yield note
+        t0 = time.perf_counter()
+        final = yield from self._generate(chosen, self._context(turn, k), turn.notices)
+        turn.timings["answer"] = time.perf_counter() - t0
+        if not final.text.strip() or (final.answerer == "extractive" and not final.citations):
+            # Never an empty answer: nothing in the closest abstracts says anything to this.
+            decision.coverage, decision.reason = "declined", (
+                "None of the closest abstracts has a sentence that answers this question.")
+            final = self._declined(turn.question, turn.found, decision, chosen.name, filters)
+            yield final.text
+        else:
+            final.text = note + final.text
+            final.coverage, final.missing = decision.coverage, list(decision.missing)
+            final.reason = decision.reason
+        yield self._finished(final, turn, start)
+
+    def _prepare(self, question: str, history: Sequence[Any] | None, filters: Filters | None,
+                 k: int | None, chosen: Answerer) -> _Turn:
+        """Clean the question, condense a follow-up, retrieve, and decide whether to answer."""
         question, notices = self._clean(question)
         turns = _history(history)
-        chosen = self.answerer(answerer)
         timings: dict[str, float] = {}
-
         t0 = time.perf_counter()
         rewrite = self._rewrite(chosen, question, turns, notices)
         timings["condense"] = time.perf_counter() - t0
-
         t0 = time.perf_counter()
         only = None
         if rewrite.restrict and rewrite.previous:
             only = [p.paper_id for p in self._retrieve(rewrite.previous, k, filters, None).papers]
         found = self._retrieve(rewrite.query, k, filters, None, only=only)
         timings["retrieve"] = time.perf_counter() - t0
-
         t0 = time.perf_counter()
         analysis, decision = self._decide(rewrite.query, found, filters, only)
         timings["analyze"] = time.perf_counter() - t0
-        if decision.coverage == "declined":
-            answer = self._declined(question, found, decision, chosen.name, filters)
-            answer.notices[:0] = notices
-            answer.timings = {**timings, "total": time.perf_counter() - start}
-            yield answer.text
-            yield answer
-            return
-        papers = self._pinned_first(found.papers, decision.pinned, k)
+        return _Turn(question, turns, rewrite, found, analysis, decision, notices, timings)
+
+    def _context(self, turn: _Turn, k: int | None) -> Context:
+        """What the answerer is given: the papers to answer from, pinned ones first."""
+        decision = turn.decision
+        papers = self._pinned_first(turn.found.papers, decision.pinned, k)
         if decision.shape == "comparison" and decision.pinned:
             papers = papers[:len(decision.pinned)]  # compare what was named, nothing else
-        note = f"_{decision.reason}_\n\n" if decision.coverage == "partial" else ""
-        if note:
-            yield note
-
-        vector = found.vector
-        if rewrite.previous is not None:
+        vector = turn.found.vector
+        if turn.rewrite.previous is not None:
             # Retrieval needed the earlier terms; choosing what to say needs the new aspect too.
-            own = self.settings.embedder.embed_query(question)
+            own = self.settings.embedder.embed_query(turn.question)
             vector = (vector + own) / max(float(np.linalg.norm(vector + own)), 1e-9)
-        ctx = Context(question, rewrite.query, papers, vector, turns, analysis, decision)
-        t0 = time.perf_counter()
+        return Context(turn.question, turn.rewrite.query, papers, vector, turn.turns,
+                       turn.analysis, decision)
+
+    def _generate(self, chosen: Answerer, ctx: Context,
+                  notices: list[str]) -> Generator[str, None, Answer]:
+        """Stream ``chosen``'s answer; when its LLM is unreachable, the extractive one instead
+        (with a notice), if the settings allow it."""
         streamed = False
         final: Answer | None = None
         try:
@@ -205,21 +245,14 @@ class Engine:
                 else:
                     yield item
         assert final is not None
-        timings["answer"] = time.perf_counter() - t0
-        if not final.text.strip() or (final.answerer == "extractive" and not final.citations):
-            # Never an empty answer: nothing in the closest abstracts says anything to this.
-            decision.coverage, decision.reason = "declined", (
-                "None of the closest abstracts has a sentence that answers this question.")
-            final = self._declined(question, found, decision, chosen.name, filters)
-            yield final.text
-        else:
-            final.text = note + final.text
-            final.coverage, final.missing = decision.coverage, list(decision.missing)
-            final.reason = decision.reason
-        final.probability = decision.probability
-        final.notices[:0] = notices
-        final.timings = {**timings, "total": time.perf_counter() - start}
-        yield final
+        return final
+
+    @staticmethod
+    def _finished(answer: Answer, turn: _Turn, start: float) -> Answer:
+        answer.probability = turn.decision.probability
+        answer.notices[:0] = turn.notices
+        answer.timings = {**turn.timings, "total": time.perf_counter() - start}
+        return answer
 
     def assess(self, question: str, filters: Filters | None = None,
                k: int | None = None) -> tuple[QuestionAnalysis, Decision]:

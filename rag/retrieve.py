@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +36,6 @@ class Retrieval:
     papers: list[RetrievedPaper]
     best_dense: float  # best chunk's cosine similarity to the query among the allowed papers
     best_bm25: float = 0.0  # best paper's BM25 score among the allowed ones (0 in dense mode)
-    timings: dict[str, float] = field(default_factory=dict)
     lexical: LexicalIndex | None = None  # the BM25 index this search used (for term statistics)
 
 
@@ -128,7 +127,8 @@ def chroma_where(filters: Filters, allowed: Collection[str] | None = None) -> di
 
 
 class Retriever:
-    """Ranks papers for a query: dense, BM25, or both fused with reciprocal rank fusion."""
+    """Ranks papers for a query: dense, BM25, or both fused (relative score fusion, or
+    reciprocal rank fusion: ``retrieval.fusion``)."""
 
     def __init__(self, settings: Settings, store: PaperStore) -> None:
         self.settings = settings
@@ -143,61 +143,24 @@ class Retriever:
         mode: str = "hybrid",
         only: Collection[str] | None = None,
     ) -> Retrieval:
-        import time
-
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         filters = filters or Filters()
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
         lexical = self.store.lexical()
         self.catalog.refresh(self.store, lexical.revision)
         allowed = self._allowed(filters, only)
-        timings["catalog"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
         vector = self.settings.embedder.embed_query(query)
-        timings["embed"] = time.perf_counter() - t0
-
         n = self.settings.retrieval.candidates
-        t0 = time.perf_counter()
-        # Dense always runs: its best similarity is the evidence that refusal is judged on.
+        # Dense always runs: its best similarity is evidence for the answerability decision.
         where = chroma_where(filters, allowed if self._needs_ids(filters, only) else None)
         hits = self.store.dense(vector, n, where) if allowed is None or allowed else []
-        dense_best: dict[str, float] = {}
+        dense: dict[str, float] = {}
         passages: dict[str, list[str]] = {}
         for hit in hits:
-            dense_best.setdefault(hit.paper_id, hit.similarity)
+            dense.setdefault(hit.paper_id, hit.similarity)
             passages.setdefault(hit.paper_id, []).append(hit.text)
-        timings["dense"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        bm25: dict[str, float] = {}
-        if mode != "dense":
-            fetch = n if allowed is None else len(self.catalog.papers)
-            allowed_set = None if allowed is None else set(allowed)
-            for pid, score in lexical.search(query, fetch):
-                if allowed_set is None or pid in allowed_set:
-                    bm25[pid] = score
-                    if len(bm25) >= n:
-                        break
-        timings["bm25"] = time.perf_counter() - t0
-
-        dense_rank = list(dense_best)  # already best first
-        bm25_rank = list(bm25)
-        if mode == "dense":
-            scores = dict(dense_best)
-        elif mode == "bm25":
-            scores = dict(bm25)
-        else:
-            r = self.settings.retrieval
-            if r.fusion == "relative":
-                scores = relative_score_fusion([dense_best, bm25],
-                                               weights=[r.dense_weight, r.bm25_weight])
-            else:
-                scores = reciprocal_rank_fusion(
-                    [dense_rank, bm25_rank], k=r.rrf_k, weights=[r.dense_weight, r.bm25_weight]
-                )
+        bm25 = {} if mode == "dense" else self._bm25(lexical, query, n, allowed)
+        scores = self._fuse(mode, dense, bm25)
         ranked = sorted(scores, key=lambda pid: (-scores[pid], pid))[:k]
         papers = []
         for pid in ranked:
@@ -205,19 +168,38 @@ class Retriever:
             if stored is None:  # written after the catalog was read; next revision brings it
                 continue
             papers.append(RetrievedPaper(
-                rank=len(papers) + 1,
-                paper_id=pid,
-                title=stored.title,
-                score=float(scores[pid]),
-                dense=dense_best.get(pid),
-                bm25=bm25.get(pid),
-                passages=passages.get(pid) or [stored.abstract],
-                abstract=stored.abstract,
+                rank=len(papers) + 1, paper_id=pid, title=stored.title,
+                score=float(scores[pid]), dense=dense.get(pid), bm25=bm25.get(pid),
+                passages=passages.get(pid) or [stored.abstract], abstract=stored.abstract,
                 urls=stored.links,
             ))
-        best = max(dense_best.values(), default=0.0)
-        return Retrieval(query, vector, papers, float(best), float(max(bm25.values(), default=0.0)),
-                         timings, lexical)
+        return Retrieval(query, vector, papers, float(max(dense.values(), default=0.0)),
+                         float(max(bm25.values(), default=0.0)), lexical)
+
+    def _bm25(self, lexical: LexicalIndex, query: str, n: int,
+              allowed: list[str] | None) -> dict[str, float]:
+        """The ``n`` best papers by BM25 among the allowed ones, best first."""
+        fetch = n if allowed is None else len(self.catalog.papers)
+        allowed_set = None if allowed is None else set(allowed)
+        scores: dict[str, float] = {}
+        for pid, score in lexical.search(query, fetch):
+            if allowed_set is None or pid in allowed_set:
+                scores[pid] = score
+                if len(scores) >= n:
+                    break
+        return scores
+
+    def _fuse(self, mode: str, dense: dict[str, float],
+              bm25: dict[str, float]) -> dict[str, float]:
+        if mode == "dense":
+            return dict(dense)
+        if mode == "bm25":
+            return dict(bm25)
+        r = self.settings.retrieval
+        weights = [r.dense_weight, r.bm25_weight]
+        if r.fusion == "relative":
+            return relative_score_fusion([dense, bm25], weights=weights)
+        return reciprocal_rank_fusion([list(dense), list(bm25)], k=r.rrf_k, weights=weights)
 
     def _allowed(self, filters: Filters, only: Collection[str] | None) -> list[str] | None:
         if filters.empty and only is None:
