@@ -306,7 +306,12 @@ def markdown(r: dict[str, Any]) -> str:
     for w in r["chroma"]:
         lines.append(f"| {w['writers']} | {w['chunks']:,} | {w['seconds']} | "
                      f"{w['chunks_per_s']} | {w['load']} |")
+    return "\n".join([*lines, *_projection_and_memory(r)])
+
+
+def _projection_and_memory(r: dict[str, Any]) -> list[str]:
     p = r["projection_assumptions"]
+    lines: list[str] = []
     lines += [
         "",
         f"Projection for the arXiv snapshot ({ARXIV:,} abstracts x {p['chunks_per_paper']} "
@@ -331,7 +336,7 @@ def markdown(r: dict[str, Any]) -> str:
                      f"chunks | {m['peak_rss_mb']:.0f} MB | {m.get('peak_private_mb', 0):.0f} MB "
                      f"| {m.get('peak_shared_mb', 0):.0f} MB | {m['seconds']:.1f} |")
     lines += ["", "![Ray ingest scaling](benchmarks/ray_scaling.png)"]
-    return "\n".join(lines)
+    return lines
 
 
 def write_report(results: dict[str, Any], out: Path, doc: Path) -> None:

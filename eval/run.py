@@ -142,19 +142,12 @@ def run_eval(
 
     for system in systems:
         _warm_up(engines[system], system, dataset.questions[0].question, system in answer_systems)
-    rows: dict[tuple[str, int], QuestionResult] = {}
-    for i, question in enumerate(dataset.questions):
-        # Who goes first meets the cold caches (a paper's sentences are embedded once): take
-        # turns, so that no system's latency pays for the others'.
-        turn = i % len(systems)
-        for system in [*systems[turn:], *systems[:turn]]:
-            result = _retrieve(engines[system], system, question)
-            if system in answer_systems:
-                _answer(engines[system], question, result, supports, similarity, abstracts)
-            rows[(system, i)] = result
-            if progress:
-                progress(system, i + 1, len(dataset))
-    results = [rows[(s, i)] for s in systems for i in range(len(dataset))]
+
+    def answer(system: str, question: EvalQuestion, result: QuestionResult) -> None:
+        if system in answer_systems:
+            _answer(engines[system], question, result, supports, similarity, abstracts)
+
+    results = _take_turns(engines, dataset, answer, progress)
     if judge is not None:
         judge.grade([r for r in results if r.system == systems[0]], dataset, abstracts)
     config = {
@@ -167,6 +160,26 @@ def run_eval(
         "settings": _public_settings(settings),
     }
     return EvalRun(dataset=dataset, systems=list(systems), results=results, config=config)
+
+
+def _take_turns(
+    engines: dict[str, Any], dataset: Dataset,
+    answer: Callable[[str, EvalQuestion, QuestionResult], None], progress: Progress | None,
+) -> list[QuestionResult]:
+    """Every system on every question, grouped by system. Who goes first meets the cold caches
+    (a paper's sentences are read once), so the systems take turns going first: no system's
+    latency pays for the others'."""
+    systems = list(engines)
+    rows: dict[tuple[str, int], QuestionResult] = {}
+    for i, question in enumerate(dataset.questions):
+        turn = i % len(systems)
+        for system in [*systems[turn:], *systems[:turn]]:
+            result = _retrieve(engines[system], system, question)
+            answer(system, question, result)
+            rows[(system, i)] = result
+            if progress:
+                progress(system, i + 1, len(dataset))
+    return [rows[(s, i)] for s in systems for i in range(len(dataset))]
 
 
 def _warm_up(engine: Any, system: str, question: str, answer: bool) -> None:
