@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,6 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain: "[default: retrieval.mode]" is text, not rich markup.
+    rich_markup_mode=None,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,12 +70,46 @@ def emit_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False))
 
 
+# Choices of the options that take one: typer lists them in --help and refuses any other value
+# with click's one message ("Invalid value for '--mode': ..."), exit 2. They mirror the tuples
+# of the modules that use them (tests/test_rag_cli.py checks), without importing those modules
+# before a command runs.
+
+
+class Format(StrEnum):
+    auto = "auto"
+    daily = "daily"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class Mode(StrEnum):
+    hybrid = "hybrid"
+    dense = "dense"
+    bm25 = "bm25"
+
+
+class AnswererName(StrEnum):
+    extractive = "extractive"
+    openai = "openai"
+    ollama = "ollama"
+    llamacpp = "llamacpp"
+
+
+class LlmAnswerer(StrEnum):
+    openai = "openai"
+    ollama = "ollama"
+    llamacpp = "llamacpp"
+
+
 @app.command()
 @user_errors
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(
         help="Files or folders of papers [default: the bundled corpus].")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="auto, daily, json, jsonl or csv.")] = "auto",
+    fmt: Annotated[Format, typer.Option(
+        "--format", help="How to read the files (auto: by suffix and content).")] = Format.auto,
     rebuild: Annotated[bool, typer.Option(help="Drop the store and build it anew.")] = False,
     prune: Annotated[bool, typer.Option(help="Remove stored papers not in these sources.")] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any record was skipped.")] = False,
@@ -91,16 +128,14 @@ def ingest(
 ) -> None:
     """Parse papers, chunk and embed them into the store. Re-running embeds only what changed."""
     from paperchat.ingest.pipeline import run_ingest
-    from paperchat.ingest.sources import FORMATS, bundled_corpus
+    from paperchat.ingest.sources import bundled_corpus
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
     overrides = {k: v for k, v in {"model": model, "device": device, "batch_size": batch_size,
                                    "engine": engine}.items() if v is not None}
     on_ray = {k: v for k, v in {"address": address, "actors": actors}.items() if v is not None}
     settings = load_settings(ingest=overrides, ray=on_ray)
-    summary = run_ingest(settings, paths or [bundled_corpus()], fmt=fmt, rebuild=rebuild, prune=prune,  # type: ignore[arg-type]
-                         progress=None if quiet else _tqdm_progress)
+    summary = run_ingest(settings, paths or [bundled_corpus()], fmt=fmt.value,  # type: ignore[arg-type]
+                         rebuild=rebuild, prune=prune, progress=None if quiet else _tqdm_progress)
     for problem in summary.problems:
         typer.secho(f"warning: {problem}", fg=typer.colors.YELLOW, err=True)
     if as_json:
@@ -109,8 +144,9 @@ def ingest(
         typer.echo(
             f"{summary.papers} papers from {summary.files} files ({summary.entries} entries): "
             f"{summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
-            f"{summary.skipped} skipped, {summary.removed} removed; {summary.chunks_written} chunks "
-            f"embedded, {summary.chunks_in_store} in the store at {summary.store}; "
+            f"{summary.skipped} skipped, {summary.removed} removed; "
+            f"{summary.chunks_written} chunks embedded, {summary.chunks_in_store} in the store at "
+            f"{summary.store}; "
             f"{summary.seconds:.1f} s"
         )
     if strict and summary.problems:
@@ -134,14 +170,11 @@ def serve(
         False
     ),
 ) -> None:
-    """Start the web UI, with its API (ask, search) for gradio_client and MCP clients."""
-    from paperchat.ui.serve import mcp_available
+    """Start the web UI, with its API (ask, search) for gradio_client and as MCP tools at
+    http://HOST:PORT/gradio_api/mcp/."""
     from paperchat.ui.serve import serve as run_server
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    if not mcp_available():
-        typer.echo("MCP tools off (install 'gradio[mcp]' to serve search and ask over MCP).",
-                   err=True)
     run_server(load_settings(ui=overrides), share=share)
 
 
@@ -156,8 +189,8 @@ AuthorOpt = Annotated[str, typer.Option(help="Only papers with an author contain
 CategoryOpt = Annotated[str, typer.Option(help="Only papers in this category (e.g. cs.CL).")]
 KOpt = Annotated[int | None, typer.Option("-k", "--top-k", min=1, max=50,
                                           help="Papers to retrieve [default: retrieval.top_k].")]
-ModeOpt = Annotated[str | None, typer.Option(
-    help="Retriever: hybrid, dense or bm25 [default: retrieval.mode].")]
+ModeOpt = Annotated[Mode | None, typer.Option(
+    help="Retriever [default: retrieval.mode].", show_default=False)]
 BatchOpt = Annotated[Path | None, typer.Option(
     "--batch", help="File with one question per line (or JSONL with a 'question' field); "
     "prints one JSON object per line.")]
@@ -171,13 +204,9 @@ def _filters(source: list[str] | None, has_code: bool, date_from: str, date_to: 
                    date_from=date_from, date_to=date_to, author=author, category=category)
 
 
-def _engine_settings(mode: str | None, answerer: str | None = None) -> Any:
-    from paperchat.rag.retrieve import MODES
-
-    if mode is not None and mode not in MODES:
-        raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
-    return load_settings(retrieval={"mode": mode} if mode else {},
-                         answer={"answerer": answerer} if answerer else {})
+def _engine_settings(mode: Mode | None, answerer: AnswererName | None = None) -> Any:
+    return load_settings(retrieval={"mode": mode.value} if mode else {},
+                         answer={"answerer": answerer.value} if answerer else {})
 
 
 def _questions(text: str | None, batch: Path | None) -> list[str]:
@@ -248,8 +277,8 @@ def search(
 def ask(
     question: Annotated[str | None, typer.Argument(help="Your question.")] = None,
     batch: BatchOpt = None,
-    answerer: Annotated[str | None, typer.Option(
-        help="extractive, openai, ollama or llamacpp [default: answer.answerer].")] = None,
+    answerer: Annotated[AnswererName | None, typer.Option(
+        help="Who writes the answer [default: answer.answerer].", show_default=False)] = None,
     k: KOpt = None,
     mode: ModeOpt = None,
     as_json: Annotated[bool, typer.Option(
@@ -323,7 +352,9 @@ app.add_typer(eval_app, name="eval")
 @user_errors
 def eval_run(
     ctx: typer.Context,
-    split: Annotated[str, typer.Option(help="dev, test, or a .jsonl file.")] = "dev",
+    split: Annotated[str, typer.Option(
+        help="test (for reporting), dev (for tuning: calibrate thresholds on it, never on "
+        "test), or a .jsonl file.")] = "test",
     out: Annotated[Path | None, typer.Option(
         help="Report folder (default: <home>/eval/<timestamp>/; <home>/eval/latest/ is "
         "refreshed either way).")] = None,
@@ -335,52 +366,35 @@ def eval_run(
     support: Annotated[str, typer.Option(
         help="Citation support judge: embedding[:THRESHOLD], nli:MODEL_FOLDER or llm.")] = (
         "embedding"),
-    answerer: Annotated[str | None, typer.Option(
-        help="Also answer each question with this LLM answerer (openai, ollama, llamacpp) and "
-        "compare it with the extractive one in the report.")] = None,
+    answerer: Annotated[LlmAnswerer | None, typer.Option(
+        help="Also answer each question with this LLM answerer and compare it with the "
+        "extractive one in the report.", show_default=False)] = None,
     limit: Annotated[int | None, typer.Option(
         min=1, help="Only N questions (each type in turn, to keep the mix).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Run every system over a split; write report.md, results.jsonl, plots and metadata."""
+    """Run every system over a split (test by default); write report.md, results.jsonl, plots
+    and metadata; say which split ran."""
     if ctx.invoked_subcommand is not None:
         return
     from datetime import datetime
 
+    from paperchat.eval.answerers import limit_questions
     from paperchat.eval.dataset import load_dataset
     from paperchat.eval.judge import make_judge
-    from paperchat.eval.report import HEADLINE, summarize, write_report
-    from paperchat.eval.run import METRICS, SYSTEMS, run_eval
+    from paperchat.eval.report import summarize, write_report
+    from paperchat.eval.run import run_eval
 
-    chosen = [s.strip() for s in systems.split(",") if s.strip()]
-    if not chosen or any(s not in SYSTEMS for s in chosen):
-        raise typer.BadParameter(f"--systems takes some of {', '.join(SYSTEMS)}")
-    from paperchat.eval.answerers import limit_questions, run_answerers
-    from paperchat.rag.engine import ANSWERERS
-
-    if answerer is not None and answerer not in ANSWERERS[1:]:
-        raise typer.BadParameter(f"--answerer takes one of {', '.join(ANSWERERS[1:])}")
+    chosen = _eval_systems(systems)
     settings = load_settings(answer={"answerer": "extractive"} if answerer else {})
     dataset = limit_questions(load_dataset(split), limit)
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(dataset) * len(chosen), unit="question", desc="eval",
-                   file=sys.stderr, disable=None)
+    typer.echo(f"eval on split {split}: {len(dataset)} questions from {dataset.path}", err=True)
     root = settings.home / "eval"
     folder = out or root / datetime.now().strftime("%Y%m%d-%H%M%S")
-    compared_rows = []
-    if answerer is not None:  # first: the long part, whose rows are logged as they come
-        compared = ("extractive", answerer)
-        abar = None if quiet else tqdm(total=len(dataset) * len(compared), unit="answer",
-                                       desc="answerers", file=sys.stderr, disable=None)
-        compared_rows = run_answerers(settings, dataset, compared,
-                                      progress=(lambda *_: abar.update(1)) if abar else None,
-                                      log=folder / "answerers.partial.jsonl")
-        if abar is not None:
-            abar.close()
+    compared_rows = [] if answerer is None else _compare_answerers(  # first: the long part
+        settings, dataset, answerer.value, folder, quiet)
+    bar = _progress_bar(len(dataset) * len(chosen), "question", "eval", quiet)
     run = run_eval(settings, dataset, systems=chosen, support=support,
                    judge=make_judge(settings, judge),
                    progress=(lambda *_: bar.update(1)) if bar is not None else None)
@@ -388,19 +402,59 @@ def eval_run(
     if bar is not None:
         bar.close()
     report = write_report(run, folder, latest=root / "latest")
-    summary = summarize(run.results)
     if run.config.get("judge_error"):
         typer.secho(f"warning: LLM judge failed: {run.config['judge_error']}",
                     fg=typer.colors.YELLOW, err=True)
+    _print_eval(split, len(dataset), report, chosen, summarize(run.results), as_json)
+
+
+def _eval_systems(systems: str) -> list[str]:
+    from paperchat.eval.run import SYSTEMS
+
+    chosen = [s.strip() for s in systems.split(",") if s.strip()]
+    if not chosen or any(s not in SYSTEMS for s in chosen):
+        raise typer.BadParameter(f"takes some of {', '.join(SYSTEMS)}", param_hint="'--systems'")
+    return chosen
+
+
+def _progress_bar(total: int, unit: str, desc: str, quiet: bool) -> Any:
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=None)
+
+
+def _compare_answerers(settings: Any, dataset: Any, answerer: str, folder: Path,
+                       quiet: bool) -> list[Any]:
+    """Every question answered by the extractive answerer and by ``answerer``; rows are logged
+    to answerers.partial.jsonl as they come."""
+    from paperchat.eval.answerers import run_answerers
+
+    compared = ("extractive", answerer)
+    bar = _progress_bar(len(dataset) * len(compared), "answer", "answerers", quiet)
+    rows = run_answerers(settings, dataset, compared,
+                         progress=(lambda *_: bar.update(1)) if bar is not None else None,
+                         log=folder / "answerers.partial.jsonl")
+    if bar is not None:
+        bar.close()
+    return rows
+
+
+def _print_eval(split: str, n: int, report: Path, systems: list[str],
+                summary: dict[str, Any], as_json: bool) -> None:
+    from paperchat.eval.report import HEADLINE
+    from paperchat.eval.run import METRICS
+
     if as_json:
-        emit_json({"report": str(report), "summary": summary})
+        emit_json({"split": split, "questions": n, "report": str(report), "summary": summary})
         return
-    typer.echo(f"{dataset.name}: {len(dataset)} questions; report at {report}")
-    typer.echo(f"{'':8}" + "".join(f"{METRICS[n]:>17}" for n in HEADLINE))
-    for system in chosen:
+    typer.echo(f"split {split}: {n} questions; report at {report}")
+    typer.echo(f"{'':8}" + "".join(f"{METRICS[m]:>17}" for m in HEADLINE))
+    for system in systems:
         stats = summary.get(system, {})
         typer.echo(f"{system:8}" + "".join(
-            f"{stats[n]['mean']:>17.3f}" if n in stats else f"{'–':>17}" for n in HEADLINE))
+            f"{stats[m]['mean']:>17.3f}" if m in stats else f"{'–':>17}" for m in HEADLINE))
 
 
 @eval_app.command("compare")
@@ -484,7 +538,7 @@ def eval_support(
     settings = load_settings()
     engine = Engine(settings)
     items = load_labels(labels or LABELS)
-    steps = int(round((high - low) / step)) + 1
+    steps = round((high - low) / step) + 1
     result = calibrate(items, engine.papers(), engine.bank,
                        [round(low + i * step, 4) for i in range(steps)],
                        settings.answer.support_number_margin)
@@ -552,19 +606,44 @@ def eval_suites(
 @app.command()
 @user_errors
 def bench(
-    sizes: Annotated[str, typer.Option(help="Synthetic corpus sizes, comma-separated.")] = "10000,100000",
-    questions: Annotated[int, typer.Option(help="Eval questions timed per corpus.")] = 40,
-    out: Annotated[Path, typer.Option(help="Folder for results.json and plots.")] = Path("benchmarks"),
-    work: Annotated[Path, typer.Option(help="Scratch folder for the stores it builds.")] = Path(
-        ".paperchat/bench"),
-    llamaindex: Annotated[bool, typer.Option(help="Also time llama-index's default pipeline.")] = True,
+    sizes: Annotated[str, typer.Option(
+        help="Also time synthetic corpora of these sizes, comma-separated (e.g. 10000,100000: "
+        "tens of minutes). Default: only the bundled 624 papers.")] = "",
+    questions: Annotated[int, typer.Option(min=1, help="Eval questions timed per corpus.")] = 40,
+    out: Annotated[Path, typer.Option(help="Folder for results.json and plots.")] = Path(
+        "benchmarks"),
+    work: Annotated[Path | None, typer.Option(
+        help="Scratch folder for the stores it builds [default: <home>/bench].",
+        show_default=False)] = None,
+    llamaindex: Annotated[bool, typer.Option(
+        help="Also time llama-index's default pipeline.")] = True,
+    write: Annotated[bool, typer.Option(
+        "--write", help="Rewrite the results section of BENCHMARKS.md with this run.")] = False,
 ) -> None:
-    """Measure ingest, latency, cold start, memory and scale; update BENCHMARKS.md."""
-    from paperchat.eval.bench import run
+    """Measure ingest, latency, cold start and memory on the bundled corpus (and scale with
+    --sizes); prints the results as JSON, and updates BENCHMARKS.md with --write."""
+    from paperchat.eval import bench as benchmarks
 
-    size_list = [int(s) for s in sizes.split(",") if s.strip()]
-    results = run(size_list, questions, out, work, with_llamaindex=llamaindex)
+    size_list = _sizes(sizes)
+    folder = work or load_settings().home / "bench"
+    doc = benchmarks.ROOT / "BENCHMARKS.md" if write else None
+    results = benchmarks.run(size_list, questions, out, folder, with_llamaindex=llamaindex,
+                             doc=doc)
     emit_json(results)
+    if doc is not None:
+        typer.echo(f"wrote {doc}", err=True)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers",
+                                 param_hint="'--sizes'") from None
+    if any(size <= 624 for size in sizes):
+        raise typer.BadParameter("sizes are synthetic corpora larger than the bundled 624 "
+                                 "papers", param_hint="'--sizes'")
+    return sizes
 
 
 def main() -> None:

@@ -22,7 +22,12 @@ def corpus_env(corpus_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(*args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of a command; a crash (any exception but an exit) fails."""
     result = CliRunner().invoke(app, list(args))
+    if result.exit_code == 0:
+        assert result.exception is None, result.exception
+    else:
+        assert isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -102,13 +107,82 @@ def test_search_filters_by_code_link(corpus_env: Path) -> None:
 
 def test_bad_input_gets_a_message_not_a_traceback(corpus_env: Path, tmp_path: Path) -> None:
     code, _, err = run("ask", "   ")
-    assert code == 2 and "question is empty" in err and "Traceback" not in err
+    assert code == 2 and err.startswith("error: ") and "question is empty" in err
     code, out, err = run("ask", "--json", "KV cache " * 3000)
     assert code == 0 and "characters long" in " ".join(json.loads(out)["notices"])
-    code, _, err = run("search", "x", "--mode", "magic")
-    assert code != 0 and "--mode" in err
+
+
+CHOICES = {
+    ("search", "--mode"): ["hybrid", "dense", "bm25"],
+    ("ask", "--mode"): ["hybrid", "dense", "bm25"],
+    ("ask", "--answerer"): ["extractive", "openai", "ollama", "llamacpp"],
+    ("ingest", "--format"): ["auto", "daily", "json", "jsonl", "csv"],
+    ("eval", "--answerer"): ["openai", "ollama", "llamacpp"],
+}
+
+
+@pytest.mark.parametrize(("command", "option"), list(CHOICES))
+def test_an_option_with_choices_lists_them_and_refuses_others_the_same_way(
+    command: str, option: str
+) -> None:
+    code, out, _ = run(command, "--help")
+    assert code == 0 and f"{option} <{'|'.join(CHOICES[command, option])}>" in out
+    args = [command, option, "magic"] + (["x"] if command in ("ask", "search") else [])
+    code, _, err = run(*args)
+    assert code == 2
+    assert f"Invalid value for '{option}'" in err and "'magic' is not one of" in err
+
+
+def test_the_choices_are_the_ones_the_modules_accept() -> None:
+    from paperchat.cli import AnswererName, Format, LlmAnswerer, Mode
+    from paperchat.ingest.sources import FORMATS
+    from paperchat.rag.engine import ANSWERERS
+    from paperchat.rag.providers import PROVIDERS
+    from paperchat.rag.retrieve import MODES
+
+    assert [m.value for m in Mode] == list(MODES)
+    assert [f.value for f in Format] == list(FORMATS)
+    assert [a.value for a in AnswererName] == list(ANSWERERS)
+    assert [a.value for a in LlmAnswerer] == list(PROVIDERS)
 
 
 def test_ask_without_a_store_says_how_to_build_one() -> None:
     code, _, err = run("ask", "What is KIVI?")
-    assert code == 1 and "paperchat ingest" in err
+    assert code == 1 and err.startswith("error: ") and "paperchat ingest" in err
+
+
+def test_eval_reports_on_the_test_split_by_default_and_says_so(corpus_env: Path) -> None:
+    code, out, err = run("eval", "--limit", "3", "--systems", "bm25", "--quiet", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["split"] == "test" and data["questions"] == 3
+    assert "eval on split test: 3 questions" in err
+    assert Path(data["report"]).is_file() and "bm25" in data["summary"]
+
+
+def test_bench_measures_the_bundled_corpus_by_default_and_writes_the_doc_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    """The CLI's contract with eval.bench (the bench itself takes many minutes)."""
+    from paperchat.eval import bench
+
+    calls: list[dict[str, object]] = []
+
+    def fake_run(sizes: list[int], n: int, out: Path, work: Path, with_llamaindex: bool = True,
+                 doc: Path | None = None) -> dict[str, object]:
+        calls.append({"sizes": sizes, "work": work, "doc": doc})
+        return {"ok": True}
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    code, out, _ = run("bench")
+    assert code == 0 and json.loads(out) == {"ok": True}
+    assert calls[-1] == {"sizes": [], "work": isolated_home / "bench", "doc": None}
+
+    code, _, err = run("bench", "--sizes", "10000,100000", "--write")
+    assert code == 0 and calls[-1]["sizes"] == [10000, 100000]
+    assert calls[-1]["doc"] == bench.ROOT / "BENCHMARKS.md" and "wrote" in err
+
+    for bad in ("10k", "500"):
+        code, _, err = run("bench", "--sizes", bad)
+        assert code == 2 and "Invalid value for '--sizes'" in err
+    assert len(calls) == 2
