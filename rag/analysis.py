@@ -97,10 +97,14 @@ DETAILS: tuple[_DetailKind, ...] = (
     _DetailKind("learning rate", _re(r"\blearning[- ]rates?\b|\blr\b"),
                 "the learning rate it used",
                 _re(r"learning[- ]rates? (?:of|=|is|was|set)|\blr\s*=|\d(?:e-\d+)")),
-    _DetailKind("hyperparameters", _re(r"\bhyper-?param\w*|\bwarm-?up steps?\b"),
+    _DetailKind("hyperparameters", _re(r"\bhyper-?param\w*|\bwarm-?up(?: steps?)?\b|\bepochs?\b|"
+                                       r"\bweight decay\b|\bdropout (?:rate|probability)\b|"
+                                       r"\brandom seeds?\b|\bhow many (?:training )?(?:steps|"
+                                       r"iterations|updates)\b"),
                 "its training hyperparameters",
                 _re(r"hyper-?param\w* (?:of|=|is|are|were|set to)|learning[- ]rate of|"
-                    r"batch size of|weight decay of|\bwarm-?up of")),
+                    r"batch size of|weight decay of|\bwarm-?up of|\d+\s*epochs|"
+                    r"\d+\s*(?:k\s*)?(?:training )?(?:steps|iterations)\b")),
     _DetailKind("batch size", _re(r"\bbatch[- ]sizes?\b"), "the batch size it used",
                 _re(r"batch[- ]sizes? (?:of|=|is|was)\s*\d|\d+\s*(?:sequences|samples|tokens) "
                     r"per batch")),
@@ -113,11 +117,32 @@ DETAILS: tuple[_DetailKind, ...] = (
                 "how many GPUs it used",
                 _re(_NUMBER + r"(?:k\s*)?(?:nvidia\s*)?(?:[ahv]100|h200|b200|gpus?|tpus?|"
                     r"tpu ?v\d|accelerators|nodes|chips)\b")),
+    _DetailKind("hardware", _re(r"\b(?:which|what) (?:kind of |type of )?(?:gpus?|hardware|"
+                                r"accelerators?|chips?|devices?|cluster)\b|\b(?:on|using|with) "
+                                r"(?:which|what) (?:gpus?|hardware|machines?|devices?)\b"),
+                "the hardware it was run on",
+                _re(r"\b(?:[ahlv]100|h20|h200|b200|l40s?|a10g?|t4|rtx ?\d+|a6000|tpu ?v\d|"
+                    r"gaudi\d?|mi\d{3}x?|jetson|raspberry pi|snapdragon|apple m\d|nvidia|"
+                    r"amd|intel|fpgas?|npus?|mobile|edge devices?|smartphones?|laptops?)\b|"
+                    # "a single GPU" says what kind of hardware, unless a model was asked for
+                    r"\b(?:single|commodity|consumer|multiple|\d+) (?:gpus?|cpus?)\b")),
+    _DetailKind("base model", _re(r"\b(?:which|what) (?:base|backbone|foundation|pre-?trained|"
+                                  r"underlying|teacher|starting|initial) (?:language )?models?\b|"
+                                  r"\b(?:initiali[sz]ed|fine-?tuned|distilled|built) (?:on|from) "
+                                  r"(?:which|what)\b|\bwhich model (?:is|was) \w+ "
+                                  r"(?:built|based) on\b"),
+                "the model it builds on",
+                _re(r"\b(?:llama|mistral|mixtral|qwen|gpt-?\d|bert|roberta|t5|vit|clip|resnet|"
+                    r"opt|pythia|gemma|phi-?\d|falcon|vicuna|stable diffusion|sam|whisper|"
+                    r"deepseek)\w*|\b(?:built|based) (?:up)?on\b|\binitiali[sz]ed (?:from|"
+                    r"with)\b|\bfine-?tun\w* (?:from|of)\b")),
     _DetailKind("compute", _re(r"\bgpu[- ]hours?\b|\bgpu[- ]days?\b|\bpetaflop|\bflops?\b.*"
                                r"\btrain|\bcompute (?:budget|cost)|\bhow much compute\b|"
                                r"\btraining cost\b|\bcost to train\b|\bhow (?:much|long) did "
                                r"(?:it|training) (?:cost|take)\b|\btraining time\b|"
-                               r"\bhow long (?:does|did) (?:it|training) take"),
+                               r"\bhow long (?:does|did) (?:it|training) take|\brun ?times?\b|"
+                               r"\brunning time\b|\bwall-?clock\b|\bhow long (?:does|did|do) "
+                               r"\S+(?: \S+)? (?:take|run)\b"),
                 "its training compute or time",
                 _re(_NUMBER + r"(?:gpu|tpu)[- ]?(?:hours?|days?)|" + _NUMBER +
                     r"(?:hours|days|weeks)\b|\$\s?\d|" + _NUMBER + r"(?:peta|exa|zetta)?flops")),
@@ -140,7 +165,9 @@ DETAILS: tuple[_DetailKind, ...] = (
                                r"institutions|organi[sz]ations?|team|group)\b"),
                 "its authors or their affiliations",
                 _re(r"$^")),  # abstracts do not list their authors; only metadata does
-    _DetailKind("date", _re(r"\bwhen was\b|\bwhat year\b|\bwhich year\b|\bpublication date\b|"
+    _DetailKind("date", _re(r"\bwhen was\b|\bwhat year\b|\bwhich year\b|"
+                            r"\bpublication (?:date|year)\b|\byear (?:of publication|"
+                            r"(?:it )?was published)\b|"
                             r"\bpublished (?:when|in which)\b|\brelease date\b"),
                 "when it was published",
                 _re(r"$^")),
@@ -200,7 +227,7 @@ class Analyzer:
             names=named,
             salient=salient,
             unknown_terms=unknown,
-            detail=self._detail(question),
+            detail=self._detail(question) or self._asked_of_named(question, named),
             form=self._form(question, named),
         )
 
@@ -375,6 +402,31 @@ class Analyzer:
                 return Detail(kind.kind, kind.words)
         return None
 
+    def _asked_of_named(self, question: str, named: list[NamedItem]) -> Detail | None:
+        """A measure or property asked of a named paper, beyond the kinds in ``DETAILS``:
+        "What is vTrain's prediction error?" asks for an error, which vTrain's abstract may not
+        give. Only for a question that names a paper the corpus holds, and only a thing, not a
+        what-it-does ("What approach does X take" asks for what every abstract says)."""
+        if not any(n.defined_by for n in named):
+            return None
+        name_words = {w.casefold() for n in named for w in _TOKEN.findall(n.text)}
+        for found in _ASKED_THING.finditer(question):
+            words = found.group(1).split()
+            if any(w.casefold() in name_words for w in words):
+                continue  # "what hypothesis underlies Scissorhands": a clause, not a thing
+            if words[0].casefold() in _NOT_A_THING or \
+                    words[-1].casefold() in _NOT_A_THING:
+                continue
+            # The stem, less its last letters: "accuraci" finds "accuracy", "hypothesi" finds
+            # "hypothesize".
+            stem = self._stem_of(words[-1])
+            return Detail("asked", f"its {' '.join(words).casefold()}",
+                          term=stem[:max(4, len(stem) - 2)])
+        return None
+
+    def _stem_of(self, word: str) -> str:
+        return next((stem for _, stem in self.lexical.terms(word)), word.casefold())
+
     @staticmethod
     def _form(question: str, names: list[NamedItem]) -> Form:
         if _COMPARISON.search(question):
@@ -395,6 +447,32 @@ _QUESTION_FORM = re.compile(r"\b(?:what|which|how|when|who|whose|where|why|does|
                             r"was|were|can|could|should)\b", re.IGNORECASE)
 
 
+# "how many X", "what is NAME's X", "which X": the thing asked for, ending where a preposition,
+# an auxiliary or the sentence's end follows (so "what hypothesis underlies X" asks nothing here:
+# no word list tells its noun from its verb).
+_ENDS_THING = (r"(?:of|for|in|on|at|against|to|by|with|and|or|than|from|does|do|did|is|are|was|"
+               r"were|has|have|had|can|could|should|would|will|when|that)\b")
+_ASKED_THING = re.compile(
+    r"\b(?:how many|how much|what(?:'s| is| are| was| were)?|which)\s+(?:the\s+|its\s+)?"
+    r"(?:\S+'s\s+)?((?:(?!" + _ENDS_THING + r")[A-Za-z][\w-]*\s*){1,3}?)"
+    r"(?=[?,.;:]|$|" + _ENDS_THING + ")", re.IGNORECASE)
+# Words that ask what a paper does or claims, which every abstract says in its own words; and
+# words that cannot head a thing asked for.
+_NOT_A_THING = frozenset("""
+    a an the this that these those it its they their paper papers work method methods approach
+    approaches technique techniques idea ideas problem problems challenge challenges issue issues
+    result results finding findings contribution contributions advantage advantages benefit
+    benefits gain gains improvement improvements speedup speed-up speedups speed-ups difference
+    differences limitation limitations goal goals purpose role roles way ways mechanism
+    mechanisms insight insights trick tricks component components key main core new novel kind
+    kinds type types part parts aspect aspects change changes step steps strategy strategies
+    design designs framework system systems model models task tasks trade-off tradeoff
+    trade-offs tradeoffs effect effects impact claim claims conclusion conclusions lesson lessons
+    makes make happens happen about other others more less better worse different same exactly
+    specifically one two three evidence reason reasons motivation
+""".split())
+
+
 def _asks(question: str, found: re.Match[str]) -> bool:
     if _WH.match(found.group(0)):
         return True
@@ -406,6 +484,9 @@ def _asks(question: str, found: re.Match[str]) -> bool:
 
 def detail_given(detail: Detail, paper: StoredPaper) -> bool:
     """Whether the paper's abstract (or metadata) reports the detail asked for."""
+    if detail.kind == "asked":
+        text = f"{paper.title}\n{paper.abstract}"
+        return bool(re.search(rf"(?<![A-Za-z]){re.escape(detail.term)}", text, re.IGNORECASE))
     kind = next(k for k in DETAILS if k.kind == detail.kind)
     if detail.kind == "authors":
         return bool(paper.authors)

@@ -41,8 +41,9 @@ class NamedItem:
 class Detail:
     """A specific detail the question asks for ("learning rate", "how many GPUs")."""
 
-    kind: str  # e.g. "hyperparameters", "gpu count", "dataset"
+    kind: str  # e.g. "hyperparameters", "gpu count", "dataset"; "asked": any other thing
     words: str  # how the answer talks about it: "its training hyperparameters"
+    term: str = ""  # kind "asked": the stem an abstract that gives it holds ("error")
 
 
 @dataclass

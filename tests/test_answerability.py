@@ -109,6 +109,17 @@ def test_salient_terms_no_paper_holds_are_unknown_allowing_british_spelling(
     ("KIVI training cost in GPU hours", "compute"),
     ("Who wrote the Scissorhands paper?", "authors"),
     ("Which organisation developed KIVI?", "authors"),
+    ("How many epochs was TinySAM trained for?", "hyperparameters"),
+    ("what GPU was KIVI evaluated on", "hardware"),
+    ("Which base model is TinySAM initialised from?", "base model"),
+    ("KIVI publication year", "date"),
+    # Any other thing asked of a named paper ...
+    ("What tokenizer does KIVI use?", "asked"),
+    ("What is TinySAM's prediction error on real phones?", "asked"),
+    # ... but not what a paper does, a clause, or a thing asked of no named paper.
+    ("What approach does KIVI take?", None),
+    ("What hypothesis underlies KIVI?", None),
+    ("What tokenizer do most LLMs use?", None),
     ("Does averaging models fine-tuned with different hyperparameters help?", None),
     ("what does that imply for spending a fixed compute budget?", None),
 ])
@@ -180,6 +191,19 @@ def test_a_detail_the_abstract_lacks_makes_the_answer_partial(engine: Engine) ->
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("question", "coverage"), [
+    ("What tokenizer does MiniCPM use?", "partial"),  # its abstract names none
+    ("What accuracy does TinyViT reach on ImageNet?", "answered"),  # its abstract gives it
+])
+def test_a_thing_asked_of_a_named_paper_is_answered_only_when_its_abstract_has_it(
+        engine: Engine, question: str, coverage: str) -> None:
+    answer = engine.answer(question)
+    assert answer.coverage == coverage, answer.text
+    if coverage == "partial":
+        assert "does not give its tokenizer" in answer.text and answer.citations
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("question", "reason"), [
     ("How are exoplanets detected from telescope light curves?", "mentions 'exoplanets'"),
     ("What does Mooncake do for LLM serving?", "mentions Mooncake"),
@@ -192,6 +216,7 @@ def test_questions_the_corpus_cannot_answer_are_declined_with_the_reason(
     assert answer.coverage == "declined" and answer.refused and not answer.citations
     assert reason in answer.text and answer.closest
     assert "The closest papers are:" in answer.text
+    assert all(p.title in answer.text for p in answer.closest)
 
 
 @pytest.mark.slow
