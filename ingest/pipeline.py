@@ -9,6 +9,7 @@ source file) is rewritten without re-embedding.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,9 @@ from paperchat.settings import Settings
 # Papers embedded and written per step: big enough for efficient batches, small enough that a
 # killed ingest loses little.
 WRITE_GROUP = 256
+# Exit status of an ingest stopped by the test hook ``ingest.test_stop_after_writes`` (EX_TEMPFAIL:
+# run it again).
+STOPPED_EXIT_CODE = 75
 
 
 @dataclass
@@ -109,52 +113,86 @@ def run_ingest(
         skipped=len(collected.problems),
         problems=[str(p) for p in collected.problems],
     )
+    store = open_store(settings, rebuild)
+    summary.store = store.where
+    work = _plan(collected.papers, store, prune, summary)
+    _apply(settings, store, work, summary, progress)
+    summary.chunks_in_store = store.count()
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def open_store(settings: Settings, rebuild: bool) -> PaperStore:
+    """The store to ingest into (emptied first for ``rebuild``), refusing other chunking."""
     if rebuild:
         PaperStore.drop(settings)
     store = settings.store(create=True)
     store.check_chunking()
-    summary.store = store.where
-    held = store.inventory()
+    return store
 
-    to_embed: list[Paper] = []
-    meta_only: list[Paper] = []
-    for paper in collected.papers:
+
+@dataclass
+class _Work:
+    """What an ingest must write, decided against what the store holds."""
+
+    to_embed: list[Paper]  # new, changed, or left incomplete by a killed run
+    meta_only: dict[str, tuple[Paper, int]]  # unchanged text: (paper, chunks held)
+    stale: list[str]  # papers no longer in the sources (``prune``)
+    backfill: list[Paper]  # stored before sentences were: their sentences only
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.to_embed or self.meta_only or self.stale)
+
+
+def _plan(papers: Sequence[Paper], store: PaperStore, prune: bool,
+          summary: IngestSummary) -> _Work:
+    held = store.inventory()
+    work = _Work([], {}, [], [])
+    for paper in papers:
         todo = redo(paper, held.get(paper.paper_id))
         summary.count(todo)
         if todo in ("add", "embed"):
-            to_embed.append(paper)
+            work.to_embed.append(paper)
         elif todo == "metadata":
-            meta_only.append(paper)
-    stale = []
+            work.meta_only[paper.paper_id] = (paper, held[paper.paper_id].n_chunks)
     if prune:
-        wanted = {p.paper_id for p in collected.papers}
-        stale = [pid for pid in held if pid not in wanted]
-
+        wanted = {p.paper_id for p in papers}
+        work.stale = [pid for pid in held if pid not in wanted]
     # Stores built before sentences were stored at ingest get them now, once.
-    embedding = {p.paper_id for p in to_embed}
+    embedding = {p.paper_id for p in work.to_embed}
     with_sentences = store.papers_with_sentences()
-    backfill = [p for p in collected.papers
-                if p.paper_id not in embedding and p.paper_id not in with_sentences]
+    work.backfill = [p for p in papers
+                     if p.paper_id not in embedding and p.paper_id not in with_sentences]
+    return work
 
-    changed = bool(to_embed or meta_only or stale)
-    if changed:
+
+def _apply(settings: Settings, store: PaperStore, work: _Work, summary: IngestSummary,
+           progress: ProgressFactory | None) -> None:
+    if work.changed:
         store.begin_write()
-    if to_embed:
-        summary.chunks_written = _embed_and_write(settings, store, to_embed, progress)
-    if backfill:
-        _embed_sentences(settings, store, backfill)
-    if meta_only:
-        store.update_metadata(meta_only, {p.paper_id: held[p.paper_id].n_chunks for p in meta_only})
-    if stale:
-        store.delete(stale)
-        summary.removed = len(stale)
-    if changed:
+    if work.to_embed:
+        summary.chunks_written = _embed_and_write(settings, store, work.to_embed, progress)
+    if work.backfill:
+        _embed_sentences(settings, store, work.backfill)
+    if work.meta_only:
+        store.update_metadata([p for p, _ in work.meta_only.values()],
+                              {pid: n for pid, (_, n) in work.meta_only.items()})
+    if work.stale:
+        store.delete(work.stale)
+        summary.removed = len(work.stale)
+    if work.changed:
         store.commit()
     else:
         store.lexical()  # builds the BM25 index if it is missing; free when it is current
-    summary.chunks_in_store = store.count()
-    summary.seconds = round(time.perf_counter() - started, 3)
-    return summary
+
+
+def groups_written(settings: Settings, groups: int) -> None:
+    """Told how many groups of papers are now in the store, by both engines. The test hook
+    ``ingest.test_stop_after_writes`` exits here, at once, as a killed ingest would."""
+    stop = settings.ingest.test_stop_after_writes
+    if stop and groups >= stop:
+        os._exit(STOPPED_EXIT_CODE)
 
 
 def _embed_and_write(
@@ -169,19 +207,20 @@ def _embed_and_write(
     groups = [papers[i : i + WRITE_GROUP] for i in range(0, len(papers), WRITE_GROUP)]
     chunked: list[list[Chunk]] = [[c for p in group for c in chunker.chunk(p)] for group in groups]
     bar = progress(sum(len(c) for c in chunked)) if progress else Progress()
-    written = 0
+    written, done = 0, 0
     # Group k is written to Chroma while group k+1 is embedded: the encoder and Chroma's
     # storage engine both release the GIL, so the writes cost (almost) no wall time. One write
     # is in flight at most and they land in order, so a crash still leaves whole groups.
     pending: tuple[Future[None], int] | None = None
 
     def landed() -> None:  # the bar counts chunks in the store, not chunks embedded
-        nonlocal written
+        nonlocal written, done
         if pending is not None:
             future, n = pending
             future.result()
-            written += n
+            written, done = written + n, done + 1
             bar.update(n)
+            groups_written(settings, done)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-write") as writer:
         try:

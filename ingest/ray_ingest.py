@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from paperchat.errors import PaperchatError
-from paperchat.ingest.pipeline import IngestSummary, Progress, ProgressFactory, redo
+from paperchat.ingest.pipeline import (
+    IngestSummary,
+    Progress,
+    ProgressFactory,
+    groups_written,
+    open_store,
+    redo,
+)
 from paperchat.ingest.records import Paper, Problem
 from paperchat.ingest.sentence_index import SentenceRecord, sentence_records
 from paperchat.ingest.shards import Part, plan, read_part
@@ -63,10 +70,7 @@ def run_ray_ingest(
     started = time.perf_counter()
     stages = timings if timings is not None else {}
     planned = plan(paths, fmt, settings.ray.read_block_mb << 20)
-    if rebuild:
-        PaperStore.drop(settings)
-    store = settings.store(create=True)
-    store.check_chunking()
+    store = open_store(settings, rebuild)
     store.check_dimension(settings.embedder.dimension)  # also exports the ONNX graph once
     summary = IngestSummary(files=planned.files, store=store.where)
     problems = _Problems()
@@ -406,6 +410,7 @@ class _Writer:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-write")
         self.pending: Future[int] | None = None
         self.written = 0
+        self.groups = 0  # writes landed
         self.started = False
         self.papers: list[Paper] = []
         self.chunks: list[Chunk] = []
@@ -487,7 +492,9 @@ class _Writer:
             n = self.pending.result()
             self.pending = None
             self.written += n
+            self.groups += 1
             self.bar.update(n)
+            groups_written(self.store.settings, self.groups)
 
 
 class _Problems:

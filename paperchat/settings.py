@@ -72,6 +72,13 @@ class IngestSettings(_Group):
         "cluster: parallel reads, an actor pool of embedders; see the ray settings). Both build "
         "the same store.",
     )
+    test_stop_after_writes: int = Field(
+        0,
+        ge=0,
+        description="Test hook, not for use: once this many groups of papers are written, the "
+        "ingest process exits at once (os._exit, exit code 75), as a killed one would, so tests "
+        "stop an ingest midway deterministically. 0: off.",
+    )
 
 
 class RaySettings(_Group):
