@@ -88,7 +88,7 @@ def test_cli_ingests_the_good_files_warns_about_the_broken_ones_and_exits_0(tmp_
     result = CliRunner().invoke(
         app, ["ingest", str(tmp_path / "in"), str(FIXTURES / "tiny"), "--json", "-q"]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and result.exception is None, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["added"] == 4 + 6  # four good broken-folder papers + six tiny fixtures
     assert summary["skipped"] == 7
@@ -98,12 +98,11 @@ def test_cli_ingests_the_good_files_warns_about_the_broken_ones_and_exits_0(tmp_
 def test_strict_mode_fails_when_anything_was_skipped(tmp_path: Path) -> None:
     write_broken_folder(tmp_path / "in")
     result = CliRunner().invoke(app, ["ingest", str(tmp_path / "in"), "--strict", "-q"])
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "warning:" in result.stderr
 
 
 def test_a_path_that_does_not_exist_is_a_clear_error_with_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["ingest", str(tmp_path / "nope.jsonl")])
-    assert result.exit_code == 2
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # not a crash
     assert "nope.jsonl: no such file or folder" in result.stderr
-    assert "Traceback" not in result.output
