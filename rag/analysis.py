@@ -221,6 +221,7 @@ class Analyzer:
             if not item.defined_by and len(item.mentioned_by) >= self.settings.mention_limit:
                 continue  # a word this many papers use is vocabulary ("LLM", "GPUs"), no name
             named.append(item)
+        named = _without_aliases(question, named)
         salient, unknown = self._salient(words)
         return QuestionAnalysis(
             question=question,
@@ -471,6 +472,16 @@ _NOT_A_THING = frozenset("""
     makes make happens happen about other others more less better worse different same exactly
     specifically one two three evidence reason reasons motivation
 """.split())
+
+
+def _without_aliases(question: str, named: list[NamedItem]) -> list[NamedItem]:
+    """Names without the aliases given in brackets after another name: "PagedAttention (vLLM)"
+    is one item, not two."""
+    aliases = {
+        b.text for a in named for b in named if a is not b and re.search(
+            rf"{re.escape(a.text)}\s*\(\s*{re.escape(b.text)}\s*\)", question, re.IGNORECASE)
+    }
+    return [n for n in named if n.text not in aliases]
 
 
 def _asks(question: str, found: re.Match[str]) -> bool:

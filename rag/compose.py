@@ -360,7 +360,14 @@ def _comparison(ctx: Context, every: list[View], a: AnswerSettings) -> Composed:
         name = item.name or view.name
         rows.append(TableRow(view.paper.paper_id, n, row_cells(
             name, problem, method, result, code_link(view.paper), a.cell_words)))
-        line = [s for s in (method, result) if s is not None]
+        # The line on each says what the table does not: the sentences that answer the
+        # question best among the rest (the table already holds its problem, method, result).
+        told = {s.index for s in said}
+        more = [s for s in sorted(view.usable, key=lambda s: -s.score) if s.index not in told
+                and _standalone(view, s)][:2]
+        line = _ordered(view, more) if more else [s for s in (method, result) if s]
+        if more:
+            cites.n(view, more)
         body = " ".join(_short(s, a.point_words) for s in line)
         points.append(f"- **{name}** [{n}]: {body}\n")
     if not any(r.n for r in rows):
