@@ -3,6 +3,7 @@ report, example questions. Fast: nothing here loads a model."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,10 @@ def test_exposing_the_ui_with_auth_requires_that_password() -> None:
 
 def test_serve_refuses_a_public_bind_without_auth_with_one_clear_line() -> None:
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
-    assert result.exit_code == 1
-    assert "Refusing to serve on 0.0.0.0 without authentication" in result.output
-    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1  # no crash
+    assert result.stderr.strip().splitlines() == [
+        "error: Refusing to serve on 0.0.0.0 without authentication. Set "
+        "PAPERCHAT_UI__AUTH='user:password' (or ui.auth in the config file), or bind 127.0.0.1."]
 
 
 def test_a_refused_start_never_prints_the_password_or_api_key(
@@ -55,13 +57,15 @@ def test_a_refused_start_never_prints_the_password_or_api_key(
     monkeypatch.setenv("PAPERCHAT_UI__AUTH", "hunter2-secret")  # malformed: no user part
     monkeypatch.setenv("PAPERCHAT_ANSWER__LLM_API_KEY", "sk-very-secret")
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
-    assert result.exit_code == 1 and "'user:password'" in result.output
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1
+    assert "'user:password'" in result.stderr
     assert "hunter2" not in result.output and "sk-very-secret" not in result.output
 
 
 def test_serve_rejects_an_impossible_port() -> None:
     result = CliRunner().invoke(cli, ["serve", "--port", "0"])
-    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 2
+    assert "Invalid value for '--port'" in result.stderr
 
 
 def test_a_missing_store_gives_a_page_that_says_how_to_build_it(isolated_home: Path) -> None:
@@ -70,8 +74,7 @@ def test_a_missing_store_gives_a_page_that_says_how_to_build_it(isolated_home: P
              if c["type"] == "markdown"]
     page = "\n".join(texts)
     assert f"No paper store at {isolated_home}" in page
-    assert "paperchat ingest data/" in page
-    assert "Traceback" not in page
+    assert "Build the store from the bundled corpus with `paperchat ingest`" in page
 
 
 def test_the_eval_tab_shows_the_latest_report_and_its_plots(tmp_path: Path) -> None:
@@ -82,10 +85,16 @@ def test_the_eval_tab_shows_the_latest_report_and_its_plots(tmp_path: Path) -> N
     from PIL import Image
 
     folder.mkdir(parents=True)
-    (folder / "report.md").write_text("# Eval\n\n| metric | value |\n|---|---|\n| recall@5 | 0.9 |")
+    (folder / "report.md").write_text("# Eval\n\n| metric | value |\n|---|---|\n| recall@5 | 0.9 |"
+                                      "\n\n![recall per system](recall.png)\n\n![gone](gone.png)")
     Image.new("RGB", (8, 8), "red").save(folder / "recall.png")
     text, plots = eval_report_for(folder)
-    assert text.startswith("# Eval") and [caption for _, caption in plots] == ["recall"]
+    assert text.startswith("# Eval") and plots == [(str(folder / "recall.png"), "recall")]
+    # The report's relative link becomes Gradio's file route for the plot (relative to the
+    # page); a link to a file that is not there is left alone.
+    link = re.search(r"!\[recall per system\]\((gradio_api/file=[^)?]+)\?v=\d+\)", text)
+    assert link and link.group(1) == f"gradio_api/file={folder.resolve() / 'recall.png'}"
+    assert "![gone](gone.png)" in text
 
 
 def test_example_questions_come_from_named_papers_in_the_corpus() -> None:
@@ -102,3 +111,22 @@ def test_the_answerer_choice_offers_the_configured_llm_and_extractive() -> None:
     assert answerer_choices(Settings()) == ["extractive"]
     llm = Settings().with_overrides(answer={"answerer": "openai", "llm_model": "m"})
     assert answerer_choices(llm) == ["openai", "extractive"]
+
+
+@pytest.mark.parametrize(("auth", "mcp"), [(None, True), ("ada:s3cret", False)])
+def test_the_mcp_server_is_on_unless_a_login_is_required(auth: str | None, mcp: bool) -> None:
+    """Gradio's MCP endpoint has no login, and its tool calls fail behind one."""
+    import socket
+
+    from paperchat.ui.serve import launch, unavailable_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    settings = ui(auth=SecretStr(auth)) if auth else Settings()
+    app = unavailable_app("no store", "build one")
+    launch(app, settings, block=False, port=port, quiet=True)
+    try:
+        assert app.mcp_server is mcp
+    finally:
+        app.close()

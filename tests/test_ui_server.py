@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from paperchat.rag.text import cited_numbers
 from paperchat.settings import Settings
 from paperchat.ui.serve import build, launch
 
@@ -33,6 +34,7 @@ EVIL = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 class Server:
     url: str
     titles: dict[str, str]  # title -> abstract, of every paper in the store
+    home: Path
 
 
 def free_port() -> int:
@@ -45,11 +47,19 @@ def start(settings: Settings) -> tuple[Any, Server]:
     app = build(settings)
     _, url, _ = launch(app, settings, block=False, port=free_port(), quiet=True)
     papers = settings.store().papers()
-    return app, Server(url, {p.title: p.abstract for p in papers.values()})
+    return app, Server(url, {p.title: p.abstract for p in papers.values()}, settings.home)
 
 
 @pytest.fixture(scope="module")
 def server(corpus_home: Path) -> Iterator[Server]:
+    """The UI on the real corpus, with an eval report (a short real run) for its Eval tab."""
+    from typer.testing import CliRunner
+
+    from paperchat.cli import app as cli
+
+    ran = CliRunner().invoke(cli, ["eval", "--limit", "6", "--systems", "bm25", "--quiet"],
+                             env={"PAPERCHAT_HOME": str(corpus_home)})
+    assert ran.exit_code == 0 and ran.exception is None, ran.output
     app, running = start(Settings(home=corpus_home))
     yield running
     app.close()
@@ -97,7 +107,7 @@ def test_ask_returns_a_cited_answer_whose_sources_are_corpus_papers(server: Serv
     seconds = time.perf_counter() - started
 
     sources = cited_sources(answer)
-    cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer.partition("\n\nSources:")[0])}
+    cited = set(cited_numbers(answer.partition("\n\nSources:")[0]))
     assert sources and cited and cited <= set(sources)
     assert set(sources.values()) <= set(server.titles)
     assert any("Edge" in title for title in sources.values())
@@ -215,10 +225,12 @@ def test_each_example_button_asks_in_one_click_and_gets_a_cited_answer(
     for turn, example in enumerate(examples, start=1):
         page.locator("#examples button.example").get_by_text(example, exact=True).click()
         section = page.locator(f"#sources .turn[data-turn='{turn}']")
-        section.wait_for()
+        section.wait_for()  # that one click asked: the answer's sources are in the panel
         assert example in section.locator(".turn-q").inner_text()
         assert section.locator(".refused").count() == 0, section.inner_text()
         assert section.locator(".src").count() >= 1
+        # and the answer came into the chat: its citations link to this turn's sources
+        assert page.locator(f"#chat a.cite[href^='#src-{turn}-']").count() >= 1
 
 
 def test_a_declined_question_shows_its_reason_and_the_closest_papers(
@@ -302,6 +314,8 @@ def test_the_papers_tab_searches_with_scores_and_opens_a_paper(server: Server, p
 
 
 def test_corpus_text_cannot_run_script_in_the_page(evil_server: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
     page.goto(evil_server.url)
     ask_in_page(page, "How does FlashSparse speed up long-context inference?")
     page.locator("#sources .src").first.wait_for()
@@ -309,12 +323,40 @@ def test_corpus_text_cannot_run_script_in_the_page(evil_server: Server, page: An
     page.get_by_role("tab", name="Papers").click()
     page.locator("#paper-query textarea, #paper-query input").first.press("Enter")
     results_cell(page, "FlashSparse").click()
-    page.locator("#paper article.paper").wait_for()
-    time.sleep(1)  # give any injected handler its chance to run
-
+    # Everything the payload reached has rendered, as text: the chat's answer, the panel's
+    # source, the opened paper.
+    expect(page.locator("#paper h3")).to_contain_text("<script>window.__xss=2</script>")
+    expect(page.locator("#sources .src-abstract").first).to_contain_text("<img src=x onerror=")
+    expect(page.locator("#chat")).to_contain_text("FlashSparse")
+    # None of its elements exist, so none of its handlers can run later.
+    assert page.locator("img[src='x'], #sources script, #paper script, #chat script").count() == 0
+    # A control: an image of the same kind, put in the page on purpose, runs its handler; by
+    # then an injected one would have run too.
+    page.evaluate("""() => document.body.insertAdjacentHTML('beforeend',
+        '<img id="control" src="x" onerror="window.__control = 1">')""")
+    page.wait_for_function("window.__control === 1")
     assert page.evaluate("window.__xss") is None
-    assert page.locator("img[src='x']").count() == 0
-    assert page.locator("#sources script, #paper script, #chat script").count() == 0
-    assert "<script>window.__xss=2</script>" in page.locator("#paper h3").inner_text()
-    assert page.locator("#sources").get_by_text("<script>", exact=False).count() >= 1
 
+
+
+def test_the_eval_tab_shows_the_reports_plots_loaded(server: Server, page: Any) -> None:
+    page.goto(server.url)
+    page.get_by_role("tab", name="Eval").click()
+    report = page.locator("#eval-report")
+    report.get_by_text("Per question").first.wait_for()
+    images = page.locator("#eval-report img, #eval-plots img")
+    # The report shows its plots where it names them, and the gallery shows each plot once.
+    expected = len(list((server.home / "eval" / "latest").glob("*.png")))
+    assert expected >= 3
+    page.wait_for_function(
+        """n => document.querySelectorAll('#eval-report img').length === n""", arg=expected)
+    for i in range(images.count()):
+        image = images.nth(i)
+        image.scroll_into_view_if_needed()
+        image.evaluate("img => img.complete || new Promise(done => { img.onload = done; "
+                       "img.onerror = done; })")
+        width = image.evaluate("img => img.naturalWidth")
+        assert width > 0, image.get_attribute("src")
+    assert page.locator("#eval-plots img").count() >= expected
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-eval.png"), full_page=True)

@@ -7,7 +7,6 @@ the store, rather than a traceback.
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import ipaddress
 import logging
 import threading
@@ -25,8 +24,8 @@ log = logging.getLogger(__name__)
 
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 BUILD_HINT = (
-    "Build the store from the bundled corpus with `paperchat ingest data/` (or `make run`, which "
-    "builds it and then starts this UI), then restart `paperchat serve`."
+    "Build the store from the bundled corpus with `paperchat ingest` (or from your own papers "
+    "with `paperchat ingest FOLDER`), then restart `paperchat serve`."
 )
 
 
@@ -61,11 +60,6 @@ def check_exposure(settings: Settings, share: bool) -> tuple[str, str] | None:
     if not sep or not user or not password:
         raise PaperchatError("ui.auth must be 'user:password' (both parts non-empty).")
     return user, password
-
-
-def mcp_available() -> bool:
-    """Gradio's MCP server needs the ``mcp`` package (``pip install 'gradio[mcp]'``)."""
-    return importlib.util.find_spec("mcp") is not None
 
 
 def build(settings: Settings) -> gr.Blocks:
@@ -126,19 +120,24 @@ def launch(
 ) -> tuple[Any, str, str]:
     """Launch ``app`` on settings.ui.host:port; returns Gradio's (app, local url, share url).
 
-    ``block=False`` returns once the server listens (tests); ``app.close()`` stops it.
+    ``block=False`` returns once the server listens (tests); ``app.close()`` stops it. The API's
+    ``ask`` and ``search`` are also MCP tools, at ``<url>/gradio_api/mcp/`` (streamable HTTP),
+    unless a login is required: Gradio's MCP endpoint has none, and its tool calls fail behind
+    one. ``allowed_paths`` lets Gradio serve the eval folder's files (the report's plots).
     """
+    from paperchat.ui.app import eval_folder
+
     auth = check_exposure(settings, share)
-    mcp = mcp_available()
-    if not mcp:
-        log.info("MCP server off: install 'gradio[mcp]' to expose search and ask as MCP tools")
+    if auth:
+        log.info("MCP server off: Gradio's MCP endpoint cannot sign in")
     return app.launch(
         server_name=settings.ui.host,
         server_port=port or settings.ui.port,
         share=share,
         auth=auth,
         auth_message="paperchat: sign in" if auth else None,
-        mcp_server=mcp,
+        mcp_server=auth is None,
+        allowed_paths=[str(eval_folder(settings).resolve())],
         prevent_thread_lock=not block,
         ssr_mode=False,
         footer_links=["api"],
