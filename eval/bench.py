@@ -408,11 +408,14 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(results: dict[str, Any], out: Path, doc: Path) -> None:
+def write_report(results: dict[str, Any], out: Path, doc: Path | None) -> None:
+    """results.json and the plot into ``out``; the results section of ``doc`` when given."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if results.get("scale"):
         plot(results, out / "latency_vs_size.png")
+    if doc is None:
+        return
     text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)
@@ -420,7 +423,8 @@ def write_report(results: dict[str, Any], out: Path, doc: Path) -> None:
 
 
 def run(
-    sizes: Sequence[int], n_questions: int, out: Path, work: Path, with_llamaindex: bool = True
+    sizes: Sequence[int], n_questions: int, out: Path, work: Path, with_llamaindex: bool = True,
+    doc: Path | None = None,
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     qs = questions(n_questions)
@@ -460,7 +464,7 @@ def run(
     results["scale"] += bench_scale(
         work, [s for s in sizes if s > 624], qs, results["ingest"]["ours_chunks_per_s"]
     )
-    write_report(results, out, ROOT / "BENCHMARKS.md")
+    write_report(results, out, doc)
     partial.unlink(missing_ok=True)
     return results
 

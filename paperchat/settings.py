@@ -202,6 +202,13 @@ class AnswerSettings(_Group):
         description="Without a question analysis, an answer is about one paper when the second "
         "paper's fused score is below this share of the first's.",
     )
+    open_method_ratio: float = Field(
+        0.8,
+        ge=0,
+        description="In an open answer (a line per paper), a paper's line opens with what it "
+        "does (its best method sentence) when that sentence scores at least this share of its "
+        "best sentence's similarity to the question; else with its best sentence.",
+    )
     related_ratio: float = Field(
         0.9,
         ge=0,

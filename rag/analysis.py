@@ -68,7 +68,10 @@ _SURVEY = re.compile(
     r"\b(?:summari[sz]e|summary|overview|survey|approaches|methods|techniques|strategies|"
     r"ways|which papers|what papers|which (?:works|methods|models|approaches|systems)|"
     r"list|papers (?:on|about|that)|state of the art|how do (?:people|researchers|papers)|"
-    r"what are (?:the )?(?:main |common |different )?(?:ways|approaches|methods|techniques))\b",
+    r"what are (?:the )?(?:main |common |different )?(?:ways|approaches|methods|techniques)|"
+    r"(?:what|which) (?:other )?(?:work|works|research|studies)|what has been (?:done|learned|"
+    r"proposed|tried)|how have (?:researchers|people|papers|authors|others)|"
+    r"what do (?:papers|researchers|studies) (?:say|do|propose))\b",
     re.IGNORECASE,
 )
 _ABOUT = re.compile(
@@ -469,9 +472,13 @@ _NOT_A_THING = frozenset("""
     kinds type types part parts aspect aspects change changes step steps strategy strategies
     design designs framework system systems model models task tasks trade-off tradeoff
     trade-offs tradeoffs effect effects impact claim claims conclusion conclusions lesson lessons
-    makes make happens happen about other others more less better worse different same exactly
+    makes make happens happen about other others different same exactly
     specifically one two three evidence reason reasons motivation
-""".split())
+""".split()) | frozenset("""
+    more less fewer better worse faster slower quicker cheaper costlier bigger smaller larger
+    greater higher lower longer shorter wider narrower deeper shallower stronger weaker easier
+    harder simpler denser sparser leaner lighter heavier earlier later
+""".split())  # "how much faster is X": a comparison asked, answered by the result sentence
 
 
 def _without_aliases(question: str, named: list[NamedItem]) -> list[NamedItem]:

@@ -296,7 +296,12 @@ def _open(relevant: list[View], a: AnswerSettings) -> Composed:
     lines = []
     per_paper = max(25, a.answer_words // max(1, len(relevant)))
     for view in relevant:
-        said = pick(view, per_paper, 2, clip_to=a.point_words)
+        # What each paper does comes first when it answers nearly as well as its best sentence.
+        method, _ = _approach_and_result(view)
+        top = max(view.usable, key=lambda s: s.score, default=None)
+        seed = method if method is not None and top is not None and \
+            method.score >= a.open_method_ratio * top.score else top
+        said = pick(view, per_paper, 2, seeds=(seed,), clip_to=a.point_words)
         if said:
             lines.append(f"- **{view.name}** [{cites.n(view, said)}]: "
                          f"{_say(said, a.point_words)}\n")

@@ -118,6 +118,7 @@ def test_salient_terms_no_paper_holds_are_unknown_allowing_british_spelling(
     ("What is TinySAM's prediction error on real phones?", "asked"),
     # ... but not what a paper does, a clause, or a thing asked of no named paper.
     ("What approach does KIVI take?", None),
+    ("How much faster is KIVI?", None),  # a comparison, answered by its result
     ("What hypothesis underlies KIVI?", None),
     ("What tokenizer do most LLMs use?", None),
     ("Does averaging models fine-tuned with different hyperparameters help?", None),
