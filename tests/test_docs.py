@@ -1,4 +1,4 @@
-"""The README and the code agree: every variable and command the README tells a user to use exists."""
+"""The README and the code agree: every variable the README tells a user to set exists."""
 
 from __future__ import annotations
 
