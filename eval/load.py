@@ -27,11 +27,22 @@ class LoadResult:
             "questions_per_user": self.per_user,
             "requests": self.users * self.per_user,
             "errors": len(self.errors),
+            "cited_answers": sum(is_cited_answer(a) for a in self.answers),
             "seconds": round(self.seconds, 1),
             "p50_ms": round(float(np.percentile(ms, 50)), 1),
             "p95_ms": round(float(np.percentile(ms, 95)), 1),
             "throughput_per_s": round(len(self.latencies) / self.seconds, 2) if self.seconds else 0,
         }
+
+
+def is_cited_answer(reply: str) -> bool:
+    """Whether an ``/ask`` reply answers (fully or in part) and cites its first source: its text
+    carries a [1] mark and its Sources list starts at [1]. A declined question's reply has
+    neither: a reason and the closest papers."""
+    from paperchat.rag.text import cited_numbers
+
+    text, listed, sources = reply.partition("\nSources:\n")
+    return bool(listed) and 1 in cited_numbers(text) and sources.startswith("[1] ")
 
 
 def run_load(
