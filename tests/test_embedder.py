@@ -15,6 +15,7 @@ from paperchat.errors import PaperchatError
 from paperchat.ingest.embedder import Embedder
 from paperchat.ingest.onnx_encoder import NotExportable, check_exportable
 from paperchat.ingest.sources import collect
+from paperchat.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +28,14 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("onnx-cache")
     assert Embedder("all-MiniLM-L6-v2", backend="onnx", cache_dir=cache).backend_name == "onnx"
     return cache
+
+
+def test_tests_export_into_the_session_folder_never_the_users_cache(
+    session_onnx_cache: Path, tiny_settings: Settings
+) -> None:
+    assert tiny_settings.ingest.cache_dir == session_onnx_cache  # processes started get it too
+    assert tiny_settings.embedder.backend_name == "onnx"
+    assert list(session_onnx_cache.glob("onnx/*/model.onnx"))
 
 
 def corpus_texts(n: int) -> list[str]:
@@ -48,7 +57,7 @@ def test_onnx_export_gives_torch_vectors_and_tokens(onnx_cache: Path) -> None:
 
 def test_the_query_path_never_imports_torch(onnx_cache: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from ingest.embedder import Embedder\n"
+        "import sys; from pathlib import Path; from paperchat.ingest.embedder import Embedder\n"
         f"e = Embedder('all-MiniLM-L6-v2', cache_dir=Path({str(onnx_cache)!r}))\n"
         "v = e.embed_query('how do people shrink the KV cache?')\n"
         "print(e.backend_name, v.shape[0], 'torch' in sys.modules, 'transformers' in sys.modules)"
@@ -129,7 +138,7 @@ def test_a_failing_export_falls_back_to_torch(
     auto = Embedder("all-MiniLM-L6-v2", backend="auto", cache_dir=tmp_path / "auto")
     assert auto.backend_name == "torch" and auto.embed(["x"]).shape == (1, 384)
     forced = Embedder("all-MiniLM-L6-v2", backend="onnx", cache_dir=tmp_path / "forced")
-    with pytest.raises(PaperchatError, match="the export failed .RuntimeError: exporter crashed"):
+    with pytest.raises(PaperchatError, match=r"the export failed \(RuntimeError: exporter crashed"):
         forced.embed(["x"])
 
 
@@ -149,6 +158,6 @@ def test_a_failing_int8_step_keeps_the_fp32_graph_and_names_the_error(
 
     monkeypatch.setattr(quantization, "quantize_dynamic", broken)
     int8 = Embedder("all-MiniLM-L6-v2", backend="onnx-int8", cache_dir=tmp_path / "cache")
-    with pytest.raises(PaperchatError, match="int8 quantization failed .RuntimeError"):
+    with pytest.raises(PaperchatError, match=r"int8 quantization failed \(RuntimeError"):
         int8.embed(["x"])
     assert list((tmp_path / "cache").glob("onnx/*/model.onnx")), "fp32 graph kept"

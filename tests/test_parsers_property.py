@@ -112,7 +112,7 @@ def test_valid_jsonl_records_survive_garbage_lines_around_them(
     entries: list[tuple[str, str]], garbage: list[str]
 ) -> None:
     lines = [json.dumps({"title": t, "abstract": a}, ensure_ascii=False) for t, a in entries]
-    mixed = [x for pair in zip(lines, garbage + [""] * len(lines)) for x in pair]
+    mixed = [x for pair in zip(lines, garbage + [""] * len(lines), strict=False) for x in pair]
     got = [i for i in parse_jsonl("\n".join(mixed), "x.jsonl") if isinstance(i, Paper)]
     assert {clean_text(t) for t, _ in entries} <= {p.title for p in got}
 
