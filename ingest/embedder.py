@@ -204,9 +204,11 @@ class Embedder:
 
 
 def default_cache_dir() -> Path:
-    """Where exported models live: $XDG_CACHE_HOME/paperchat, else ~/.cache/paperchat."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "paperchat"
+    """Where exported models live: the user cache folder (platformdirs: $XDG_CACHE_HOME/paperchat,
+    else ~/.cache/paperchat on Linux)."""
+    import platformdirs
+
+    return platformdirs.user_cache_path("paperchat")
 
 
 def _load(source: str, device: str) -> SentenceTransformer:
