@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from paperchat.rag.citations import cited_numbers
+from paperchat.rag.text import cited_numbers
 from paperchat.rag.engine import Engine
 from paperchat.rag.support import parse
 from paperchat.rag.types import Answer
