@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from paperchat.errors import BadQuestion, ProviderUnavailable
+from paperchat.errors import BadQuestion, ProviderUnavailable, is_connection_error
 from paperchat.ingest.records import clean_text
 from paperchat.rag.analysis import Analyzer
 from paperchat.rag.analysis_types import Decision, QuestionAnalysis
@@ -34,7 +34,7 @@ from paperchat.rag.answerability import CoverageModel, Evidence, decide, feature
 from paperchat.rag.answerer import Answerer, Context, History
 from paperchat.rag.extractive import ExtractiveAnswerer
 from paperchat.rag.followup import Rewrite, llm_rewrite, offline_rewrite
-from paperchat.rag.providers import PROVIDERS, is_connection_error
+from paperchat.rag.providers import PROVIDERS
 from paperchat.rag.retrieve import Retrieval, Retriever
 from paperchat.rag.sentences import SentenceBank
 from paperchat.rag.types import Answer, Filters, RetrievedPaper

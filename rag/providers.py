@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from paperchat.errors import ProviderUnavailable
-from paperchat.errors import is_connection_error as is_connection_error  # rag.engine's import
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM, ChatMessage
