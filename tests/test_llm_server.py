@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from paperchat.rag.text import cited_numbers
 from paperchat.rag.engine import Engine
 from paperchat.rag.support import parse
+from paperchat.rag.text import cited_numbers
 from paperchat.rag.types import Answer
 from paperchat.settings import Settings
 from tests.llm_server import llama_server
