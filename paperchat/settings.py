@@ -335,6 +335,13 @@ class AnswerSettings(_Group):
         "whole abstracts. On two busy cores the 1.5B model reads a prompt at about 16 tokens "
         "a second: 3 papers of 5 sentences (800 tokens) took 50 s to the first token.",
     )
+    llm_finding_bonus: float = Field(
+        0.1,
+        ge=0,
+        description="Added to the similarity of a sentence that names a method ('we propose', "
+        "'called') or states a number, when choosing an abstract's sentences for the prompt: "
+        "what a paper found beats background on the same topic.",
+    )
     fallback_to_extractive: bool = Field(
         True, description="When the LLM is unreachable, answer extractively (with a notice)."
     )

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 # sentences of the same topic when an abstract is trimmed for the prompt.
 _FINDING = re.compile(r"\b(?:we (?:propose|introduce|present|develop)\w*|named|called|\d)",
                       re.IGNORECASE)
-FINDING_BONUS = 0.1
 
 # Errors of these SDKs mean the provider failed us (down, wrong model, refused key), not a bug.
 _SDK_MODULES = ("openai", "httpx", "httpcore", "ollama", "llama_cpp")
@@ -80,7 +79,7 @@ class LLMAnswerer(Answerer):
                 texts.append(paper.abstract)
                 continue
             sims = sentences.vectors @ ctx.query_vector + np.array(
-                [FINDING_BONUS if _FINDING.search(t) else 0.0 for t in sentences.sentences])
+                [a.llm_finding_bonus if _FINDING.search(t) else 0.0 for t in sentences.sentences])
             best = sorted(np.argsort(-sims)[: a.llm_abstract_sentences].tolist())
             texts.append(" ".join(sentences.sentences[i] for i in best))
         return shown, texts
