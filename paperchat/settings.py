@@ -186,6 +186,9 @@ class AnswerSettings(_Group):
         "times as often as problem sentences).",
     )
     result_lift: float = Field(0.25, description="Added to a result sentence's similarity.")
+    naming_lift: float = Field(
+        0.2, description="Added, when choosing the sentence that says what a paper does, to the "
+        "one that introduces its technique ('we propose X, a ...').")
     problem_lift: float = Field(-0.3, description="Added to a problem sentence's similarity.")
     other_lift: float = Field(
         -0.3, description="Added to the similarity of a sentence that is none of the above."

@@ -271,7 +271,7 @@ def _standalone(view: View, s: Sentence | None) -> Sentence | None:
 
 def _one_paper(ctx: Context, main: View, relevant: list[View], a: AnswerSettings) -> Composed:
     cites = _Cites()
-    method, result = _approach_and_result(main)
+    method, result = _approach_and_result(main, a.naming_lift)
     top = max(main.usable, key=lambda s: s.score, default=None)
     chosen = pick(main, a.one_paper_words, 4, seeds=(top, method, result),
                   clip_to=a.sentence_words)
@@ -297,7 +297,7 @@ def _open(relevant: list[View], a: AnswerSettings) -> Composed:
     per_paper = max(25, a.answer_words // max(1, len(relevant)))
     for view in relevant:
         # What each paper does comes first when it answers nearly as well as its best sentence.
-        method, _ = _approach_and_result(view)
+        method, _ = _approach_and_result(view, a.naming_lift)
         top = max(view.usable, key=lambda s: s.score, default=None)
         seed = method if method is not None and top is not None and \
             method.score >= a.open_method_ratio * top.score else top
@@ -308,11 +308,12 @@ def _open(relevant: list[View], a: AnswerSettings) -> Composed:
     return Composed(lines, cites.citations)
 
 
-def _approach_and_result(view: View) -> tuple[Sentence | None, Sentence | None]:
+def _approach_and_result(view: View, naming_lift: float
+                         ) -> tuple[Sentence | None, Sentence | None]:
     """What a paper does and what it reports: its best method sentence and its best result
     sentence (numbers first) that read on their own."""
     methods = sorted((s for s in view.of_role("method") if _standalone(view, s)),
-                     key=lambda s: -(s.score + 0.2 * _names_its_method(view, s)))
+                     key=lambda s: -(s.score + naming_lift * _names_its_method(view, s)))
     method = methods[0] if methods else None
     if method is None:
         method = next((s for s in sorted(view.usable, key=lambda s: -s.score)
@@ -336,7 +337,7 @@ def _survey(ctx: Context, relevant: list[View], a: AnswerSettings) -> Composed:
     lines = [opening(ctx.question, len(relevant)) + "\n\n"]
     rows: list[TableRow] = []
     for view in relevant:  # each row says what the paper does and what it reports
-        method, result = _approach_and_result(view)
+        method, result = _approach_and_result(view, a.naming_lift)
         n = cites.n(view, [s for s in (method, result) if s is not None])
         rows.append(TableRow(view.paper.paper_id, n, row_cells(
             view.name, None, method, result, code_link(view.paper), a.point_words)))
@@ -358,7 +359,7 @@ def _comparison(ctx: Context, every: list[View], a: AnswerSettings) -> Composed:
             rows.append(TableRow("", 0, {"paper": item.name, "problem": "not in the corpus",
                                          "approach": "", "result": "", "code": ""}))
             continue
-        method, result = _approach_and_result(view)
+        method, result = _approach_and_result(view, a.naming_lift)
         problem = _standalone(view, _best_of(view, "problem", set()))
         said = [s for s in (problem, method, result) if s is not None]
         n = cites.n(view, said)
