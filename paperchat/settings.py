@@ -186,6 +186,11 @@ class AnswerSettings(_Group):
         "times as often as problem sentences).",
     )
     result_lift: float = Field(0.25, description="Added to a result sentence's similarity.")
+    term_lift: float = Field(
+        0.2, ge=0, description="Added to a sentence's score, times the idf-weighted share of the "
+        "question's salient terms (less the names it uses) that the sentence holds: the words "
+        "the user typed count beside the embedding's similarity. Dev key facts: 0 gave 0.62, "
+        "0.2 gave 0.64, 0.5 gave 0.63.")
     naming_lift: float = Field(
         0.2, description="Added, when choosing the sentence that says what a paper does, to the "
         "one that introduces its technique ('we propose X, a ...').")

@@ -111,9 +111,12 @@ class _Cites:
 
 def views(ctx: Context, banks: dict[str, PaperSentences], a: AnswerSettings) -> list[View]:
     """The retrieved papers with their sentences scored against the question."""
+    from paperchat.ingest.lexical import LexicalIndex
     from paperchat.rag.extractive import technique_name
 
     quantity = bool(_ASKS_QUANTITY.search(ctx.query))
+    terms = _question_terms(ctx)
+    total = sum(terms.values())
     lift = {"method": a.method_lift, "result": a.result_lift, "problem": a.problem_lift,
             "other": a.other_lift}
     out = []
@@ -128,9 +131,28 @@ def views(ctx: Context, banks: dict[str, PaperSentences], a: AnswerSettings) -> 
             score = float(sim) + lift.get(role, 0.0)
             if role == "result" and QUANTITY.search(text):
                 score += a.number_lift * (2 if quantity else 1)
+            if total and a.term_lift:
+                said = {stem for _, stem in LexicalIndex.terms(text)}
+                score += a.term_lift * sum(w for t, w in terms.items() if t in said) / total
             sentences.append(Sentence(i, j, text, role, float(sim), score))
         out.append(View(i, paper, technique_name(paper), sentences))
     return out
+
+
+def _question_terms(ctx: Context) -> dict[str, float]:
+    """The question's salient terms as stems with their idf, less the words of the names it
+    uses (every sentence of a named paper may hold its name; that says nothing)."""
+    from paperchat.ingest.lexical import LexicalIndex
+
+    if ctx.analysis is None:
+        return {}
+    names = {stem for n in ctx.analysis.names for _, stem in LexicalIndex.terms(n.text)}
+    terms: dict[str, float] = {}
+    for plain, idf in ctx.analysis.salient:
+        for _, stem in LexicalIndex.terms(plain):
+            if stem not in names:
+                terms[stem] = idf
+    return terms
 
 
 def compose(ctx: Context, banks: dict[str, PaperSentences], a: AnswerSettings) -> Composed:
