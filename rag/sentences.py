@@ -49,11 +49,20 @@ _OPENERS = re.compile(
 )
 
 
+def capitalise(text: str) -> str:
+    """``text`` with a capital first letter, unless its first word is a name written in mixed
+    case ("vAttention", "vLLM", "iPhone"), which keeps its own spelling."""
+    first = text.split(maxsplit=1)[0] if text.strip() else ""
+    if any(c.isupper() for c in first[1:]):
+        return text
+    return text[:1].upper() + text[1:]
+
+
 def shorten(sentence: str) -> str:
     """A faithful shortening: the sentence without a leading discourse opener ("However, ")."""
     short = _OPENERS.sub("", sentence, count=1)
     if short != sentence and short:
-        short = short[0].upper() + short[1:]
+        short = capitalise(short)
     return short
 
 
@@ -236,7 +245,7 @@ def cut_back_connective(sentence: str) -> str:
     short = _OPENERS.sub("", short, count=1)
     short = _BACK_TAIL.sub("", short, count=1)
     if short != sentence and short:
-        short = short[0].upper() + short[1:]
+        short = capitalise(short)
     return short
 
 
@@ -308,4 +317,4 @@ def clip(sentence: str, max_words: int, prefer: Callable[[str], float] | None = 
     if best and best[-1].isalnum() and text.rstrip().endswith(".") and \
             text.rstrip().endswith(best + "."):
         best += "."
-    return best[0].upper() + best[1:] if best else text
+    return capitalise(best) if best else text

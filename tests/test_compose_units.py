@@ -53,6 +53,9 @@ def test_a_connective_pointing_back_is_cut_and_a_pronoun_needs_its_antecedent() 
         "We propose FooCache, which clusters tokens and recalls them."
     assert cut_back_connective("To fill the gap, we conducted a study.") == \
         "We conducted a study."
+    # A name in mixed case keeps its spelling when it comes to open the sentence.
+    assert cut_back_connective("To address this, vAttention keeps the layout.") == \
+        "vAttention keeps the layout."
     assert not points_back(ABSTRACT[2])
     assert points_back("This results in a 2x speedup.")
     assert points_back("These models enable episodic memory.")
