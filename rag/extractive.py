@@ -33,19 +33,26 @@ _GENERIC = frozenset(
 
 
 def technique_name(paper: RetrievedPaper) -> str:
-    """A short name for a paper's technique: "KIVI" from "KIVI: A Tuning-Free ...", or an
-    acronym the abstract defines, or else the title."""
+    """A short name for a paper's technique: "KIVI" from "KIVI: A Tuning-Free ...", an
+    acronym the abstract defines, a name-shaped title word the abstract introduces
+    ("PagedAttention" in "Efficient Memory Management ... with PagedAttention"), or else the
+    title."""
     head, sep, _ = paper.title.partition(":")
     if sep and len(head.split()) <= 4 and len(head) <= 40:
         return head.strip()
     from paperchat.rag.text import split_sentences
 
-    for sentence in split_sentences(paper.abstract):
-        if not _NAMING.search(sentence):
-            continue
+    naming = [s for s in split_sentences(paper.abstract) if _NAMING.search(s)]
+    for sentence in naming:
         for found in _ACRONYM.finditer(sentence):
             if found.group(1).upper() not in _GENERIC:
                 return found.group(1)
+    shaped = [w.strip(",.;()") for w in paper.title.split()
+              if any(c.isupper() for c in w.strip(",.;()")[1:])
+              and any(c.islower() for c in w)]  # "PagedAttention", not "LLM" or "Model"
+    for word in shaped:
+        if any(re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", s) for s in naming):
+            return word
     return paper.title
 
 
