@@ -249,6 +249,7 @@ class Engine:
 
     @staticmethod
     def _finished(answer: Answer, turn: _Turn, start: float) -> Answer:
+        answer.query = turn.rewrite.query
         answer.probability = turn.decision.probability
         answer.notices[:0] = turn.notices
         answer.timings = {**turn.timings, "total": time.perf_counter() - start}

@@ -95,6 +95,7 @@ class Answer:
     question: str
     text: str
     citations: list[Citation] = field(default_factory=list)
+    query: str = ""  # what was searched: a follow-up condensed with the conversation
     refused: bool = False  # coverage == "declined"
     coverage: str = "answered"  # "answered" | "partial" | "declined"
     missing: list[str] = field(default_factory=list)  # what the corpus lacks, in words
@@ -112,6 +113,7 @@ class Answer:
         """The CLI's ``--json`` shape (plus a few extra fields)."""
         return {
             "answer": self.text,
+            "query": self.query,
             "citations": [c.as_dict() for c in self.citations],
             "refused": self.refused,
             "coverage": self.coverage,

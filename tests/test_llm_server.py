@@ -106,8 +106,20 @@ def test_invalid_citations_from_the_server_are_removed_and_bad_sentences_flagged
 
 
 def test_a_follow_up_is_condensed_by_the_model_and_answered(llm_engine: Engine) -> None:
+    # The grammar makes the real server write a known rewrite: the engine must search with
+    # the model's rewrite, not with the offline one it falls back to.
+    from paperchat.rag.followup import offline_rewrite
+    from paperchat.rag.providers import make_llm
+
+    rewrite = "Which KV cache quantization methods such as KIVI run on a CPU?"
+    llm = make_llm(llm_engine.settings, "openai")
+    llm.additional_kwargs = {"extra_body": {"grammar": f"root ::= {json.dumps(rewrite)}"}}
+    llm_engine.answerer("openai").llm = llm  # type: ignore[attr-defined]
     history = [("user", QUESTION), ("assistant", "KIVI quantizes the KV cache to 2 bits [1].")]
-    answer = llm_engine.answer("and which of those run on a CPU?", history=history, k=2)
+    follow_up = "and which of those run on a CPU?"
+    answer = llm_engine.answer(follow_up, history=history, k=2)
     assert answer.answerer == "openai" and answer.text.strip()
-    assert answer.timings["condense"] > 0
+    assert answer.query == rewrite != offline_rewrite(follow_up, history).query
+    assert answer.query != follow_up and "KIVI" in answer.query  # the earlier topic
+    assert answer.as_dict()["query"] == rewrite
 
