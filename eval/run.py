@@ -135,7 +135,7 @@ def run_eval(
     first = engines[systems[0]]
     papers = first.papers()
     check_gold_papers(dataset, papers)
-    supports = make_support(support, settings.embedder,
+    supports = make_support(support, settings.embedder, settings.answer.support_threshold,
                             llm=judge.llm if judge else None, llm_name=judge.model if judge else "")
     similarity = SemanticSimilarityEvaluator(embed_model=PaperchatEmbedding(settings.embedder))
     abstracts = {pid: p.abstract for pid, p in papers.items()}

@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from paperchat.eval.metrics import Judge
     from paperchat.ingest.embedder import Embedder
 
-# all-MiniLM-L6-v2 gives a sentence and a faithful paraphrase of it 0.7 or more; two sentences
-# that merely share a topic land around 0.3-0.5.
-SUPPORT_THRESHOLD = 0.6
 
 
 Pairs = list[tuple[str, list[str]]]  # (answer sentence, the texts it cites)
@@ -45,7 +42,7 @@ class EmbeddingSupport:
 
     name = "embedding"
 
-    def __init__(self, embedder: Embedder, threshold: float = SUPPORT_THRESHOLD) -> None:
+    def __init__(self, embedder: Embedder, threshold: float) -> None:
         self.embedder = embedder
         self.threshold = threshold
         self._cache: dict[str, np.ndarray] = {}  # cited text -> vectors of it and its sentences
@@ -118,11 +115,14 @@ class LLMSupport:
         return [str(r).strip().lower().startswith("yes") for r in replies]
 
 
-def make_support(spec: str, embedder: Embedder, llm: Any = None, llm_name: str = "") -> Judge:
-    """The judge named by ``spec``: ``embedding``, ``embedding:0.7``, ``nli:FOLDER`` or ``llm``."""
+def make_support(spec: str, embedder: Embedder, threshold: float, llm: Any = None,
+                 llm_name: str = "") -> Judge:
+    """The judge named by ``spec``: ``embedding`` (at ``threshold``, the settings'
+    ``answer.support_threshold``: one threshold for the answer's check and the eval's),
+    ``embedding:0.7``, ``nli:FOLDER`` or ``llm``."""
     kind, _, arg = spec.partition(":")
     if kind == "embedding":
-        return EmbeddingSupport(embedder, float(arg) if arg else SUPPORT_THRESHOLD)
+        return EmbeddingSupport(embedder, float(arg) if arg else threshold)
     if kind == "nli" and arg:
         return NLISupport(arg)
     if kind == "llm":

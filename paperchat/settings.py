@@ -275,7 +275,8 @@ class AnswerSettings(_Group):
         0.5,
         ge=-1,
         le=1,
-        description="A retrieved abstract supports a sentence of an LLM answer when the "
+        description="A retrieved abstract supports a sentence of an LLM answer (and, in the "
+        "eval, a cited sentence of any answer: the 'citation support' metric) when the "
         "sentence's cosine similarity to the abstract's nearest sentence (or title) reaches this "
         "and the number and name checks pass (rag/support.py). Calibrated on 39 hand-labelled "
         "Qwen2.5-Coder-1.5B sentences (eval/datasets/llm_sentences.jsonl): every threshold from "

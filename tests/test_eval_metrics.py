@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from llama_index.core.evaluation.retrieval.metrics import MRR, NDCG, HitRate, Recall
 
 from paperchat.eval import metrics as m
+from paperchat.settings import Settings
 
 GOLD = ["a", "c"]
 RANKED = ["b", "a", "d", "c", "e"]
@@ -194,7 +195,7 @@ def test_embedding_support_accepts_a_sentence_of_the_abstract_not_an_unrelated_o
     abstract = ("We introduce MiniCPM, a family of small language models. For data scaling, we "
                 "introduce a Warmup-Stable-Decay learning rate scheduler. MiniCPM models are "
                 "available publicly.")
-    supports = EmbeddingSupport(embedder)
+    supports = EmbeddingSupport(embedder, Settings().answer.support_threshold)
     assert supports([
         ("MiniCPM models are available publicly.", [abstract]),  # quoted
         ("MiniCPM is trained with a Warmup-Stable-Decay learning rate scheduler.", [abstract]),
