@@ -146,6 +146,9 @@ def render_markdown(run: EvalRun, summary: dict[str, dict[str, Any]], meta: dict
               "and the oracle extract (gold-abstract sentences picked for the key facts in as "
               "many words as ours: the ceiling of extraction).", ""]
     lines += answer_type_table(run.of(systems[0]), [q.type for q in run.dataset.questions])
+    lines += ["", "By the shape the answer took (answered questions of every type; a single-paper "
+              "answer is `one_paper`):", ""]
+    lines += answer_shape_table(run.of(systems[0]))
     lines += ["", *answerability_report.markdown(run)]
     lines += ["", "## Per question", "",
               "✗ marks a miss: no gold paper in the top 5, or a wrong refusal. Ranks are the "
@@ -220,11 +223,15 @@ ANSWER_COLUMNS = (
 def answer_type_table(results: list[QuestionResult], types: list[str]) -> list[str]:
     """Per question type (and all answerable ones): our answers' key facts, words, citation
     precision and recall, faithfulness, and the two reference answers."""
-    header = ["type", "n", *(label for _, label, _ in ANSWER_COLUMNS)]
-    rows = [_row(header), _row(["---"] * len(header))]
     answered = [r for r in results if r.answerable and r.refused is False]
     groups = [(t, [r for r in answered if r.type == t]) for t in dict.fromkeys(types)]
     groups.append(("all answerable", answered))
+    return _answer_rows(groups, "type")
+
+
+def _answer_rows(groups: list[tuple[str, list[QuestionResult]]], first: str) -> list[str]:
+    header = [first, "n", *(label for _, label, _ in ANSWER_COLUMNS)]
+    rows = [_row(header), _row(["---"] * len(header))]
     for name, picked in groups:
         if not picked:
             continue
@@ -234,6 +241,15 @@ def answer_type_table(results: list[QuestionResult], types: list[str]) -> list[s
             cells.append("–" if value is None else form.format(value))
         rows.append(_row([name, str(len(picked)), *cells]))
     return rows
+
+
+def answer_shape_table(results: list[QuestionResult]) -> list[str]:
+    """The columns of ``answer_type_table`` per answer shape (one paper, survey, comparison,
+    open), over the answerable questions answered."""
+    answered = [r for r in results if r.answerable and r.refused is False and r.shape]
+    shapes = [s for s in ("one_paper", "survey", "comparison", "open")
+              if any(r.shape == s for r in answered)]
+    return _answer_rows([(s, [r for r in answered if r.shape == s]) for s in shapes], "shape")
 
 
 def _question_table(run: EvalRun, systems: list[str]) -> list[str]:

@@ -78,6 +78,7 @@ class QuestionResult:
     kind: str = ""  # why an unanswerable question is unanswerable (eval/datasets/README.md)
     coverage: str | None = None  # answered | partial | declined
     probability: float | None = None  # the coverage model's P(the corpus covers it)
+    shape: str = ""  # the answer's layout: one_paper | survey | comparison | open
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -225,6 +226,7 @@ def _answer(engine: Any, q: EvalQuestion, result: QuestionResult, supports: m.Ju
     result.refused = answer.refused
     result.coverage = answer.coverage
     result.probability = answer.probability
+    result.shape = answer.shape
     result.cited = [c.paper_id for c in answer.citations]
     result.metrics.update(answer_metrics(q, answer, supports, similarity, abstracts))
     if q.answerable and not answer.refused:

@@ -84,6 +84,7 @@ class Composed:
     lines: list[str]
     citations: list[Citation]
     table: list[TableRow] = field(default_factory=list)
+    shape: str = ""  # the layout taken: "one_paper" | "survey" | "comparison" | "open"
 
 
 class _Cites:
@@ -310,7 +311,7 @@ def _one_paper(ctx: Context, main: View, relevant: list[View], a: AnswerSettings
                           f"{_say(said, a.point_words)}\n")
     if points:
         lines += ["\nRelated:\n", *points]
-    return Composed(lines, cites.citations)
+    return Composed(lines, cites.citations, shape="one_paper")
 
 
 def _open(relevant: list[View], a: AnswerSettings) -> Composed:
@@ -327,7 +328,7 @@ def _open(relevant: list[View], a: AnswerSettings) -> Composed:
         if said:
             lines.append(f"- **{view.name}** [{cites.n(view, said)}]: "
                          f"{_say(said, a.point_words)}\n")
-    return Composed(lines, cites.citations)
+    return Composed(lines, cites.citations, shape="open")
 
 
 def _approach_and_result(view: View, naming_lift: float
@@ -364,7 +365,7 @@ def _survey(ctx: Context, relevant: list[View], a: AnswerSettings) -> Composed:
         rows.append(TableRow(view.paper.paper_id, n, row_cells(
             view.name, None, method, result, code_link(view.paper), a.point_words)))
     lines.append(markdown_table(rows, ("paper", "approach", "result", "code")))
-    return Composed(lines, cites.citations, rows)
+    return Composed(lines, cites.citations, rows, shape="survey")
 
 
 def _comparison(ctx: Context, every: list[View], a: AnswerSettings) -> Composed:
@@ -404,8 +405,8 @@ def _comparison(ctx: Context, every: list[View], a: AnswerSettings) -> Composed:
     lines += points
     if missing and ctx.decision is None:  # with a decision, the engine says what is missing
         lines.append("\n" + " ".join(f"{name} is not in the corpus." for name in missing) + "\n")
-    return Composed(lines, cites.citations, [r for r in rows if r.n] + [r for r in rows
-                                                                        if not r.n])
+    return Composed(lines, cites.citations,
+                    [r for r in rows if r.n] + [r for r in rows if not r.n], shape="comparison")
 
 
 def _period(text: str) -> str:

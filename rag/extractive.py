@@ -76,4 +76,4 @@ class ExtractiveAnswerer(Answerer):
         yield from composed.lines
         yield Answer(question=ctx.question, text="".join(composed.lines).strip("\n"),
                      citations=composed.citations, table=composed.table, notices=notices,
-                     answerer=self.name)
+                     answerer=self.name, shape=composed.shape)

@@ -118,4 +118,5 @@ class LLMAnswerer(Answerer):
             flags=checked.flags,
             answerer=self.name,
             sentences=checked.sentences,
+            shape=ctx.decision.shape if ctx.decision is not None and not refused else "",
         )

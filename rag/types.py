@@ -108,6 +108,9 @@ class Answer:
     answerer: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, and "total"
     sentences: list[CheckedSentence] = field(default_factory=list)  # LLM answers: verdicts
+    # The layout the answer took: "one_paper" | "survey" | "comparison" | "open" (the
+    # extractive answerer's composition; an LLM answer's is the decision's); "" when declined.
+    shape: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` shape (plus a few extra fields)."""
@@ -127,5 +130,6 @@ class Answer:
             "table": [asdict(r) for r in self.table],
             "notices": self.notices,
             "answerer": self.answerer,
+            "shape": self.shape,
             "sentences": [s.as_dict() for s in self.sentences],
         }

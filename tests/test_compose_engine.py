@@ -44,6 +44,7 @@ def test_a_technique_summary_opens_with_how_many_papers_and_tables_their_results
     engine: Engine,
 ) -> None:
     answer = engine.answer("Summarize the techniques for speculative decoding")
+    assert answer.shape == "survey"
     first = answer.text.splitlines()[0]
     assert re.fullmatch(r"\d+ papers in the corpus address speculative decoding:", first)
     n_papers = int(first.split()[0])
@@ -58,6 +59,7 @@ def test_a_technique_summary_opens_with_how_many_papers_and_tables_their_results
 
 
 def check_kivi_and_scissorhands(engine: Engine, answer: Answer) -> None:
+    assert answer.shape == "comparison"
     rows = table_rows(answer.text)
     assert [r[0].split("**")[1] for r in rows] == ["KIVI", "Scissorhands"]
     assert {c.title.split(":")[0] for c in answer.citations} == {"KIVI", "Scissorhands"}
@@ -92,6 +94,7 @@ def test_a_named_item_not_in_the_corpus_keeps_its_row_and_is_said_to_be_missing(
 
 def test_a_question_about_one_paper_answers_from_its_result_sentence(engine: Engine) -> None:
     answer = engine.answer("How much faster is Lean Attention?")
+    assert answer.shape == "one_paper"
     assert answer.citations[0].title.startswith("Lean Attention")
     assert "2.6x attention execution speedup over FlashAttention-2" in answer.text
     assert answer_words(answer.text) <= 90
@@ -126,6 +129,7 @@ def test_ask_json_carries_the_table_as_structured_rows(corpus_home: Path,
         app, ["ask", "--json", "How do KIVI and Scissorhands compress the KV cache?"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
+    assert data["shape"] == "comparison"
     assert [set(r) for r in data["table"]] == [{"paper_id", "n", "cells"}] * 2
     assert {r["cells"]["paper"] for r in data["table"]} == {"KIVI", "Scissorhands"}
     assert {r["paper_id"] for r in data["table"]} == {c["paper_id"] for c in data["citations"]}

@@ -133,6 +133,7 @@ def test_report_folder_holds_every_artifact_and_latest_mirrors_it(tiny_run, tmp_
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = report.read_text()
     for needle in ("hybrid (ours)", "| bm25 |", "dense", "## By question type", "## Per question",
+                   "| shape | n | key facts | words |",
                    "t-unanswerable-1", tiny_run.dataset.sha256[:16], "p50 / p95",
                    "LLM judge: none"):
         assert needle in text
