@@ -331,12 +331,14 @@ def _open(relevant: list[View], a: AnswerSettings) -> Composed:
     return Composed(lines, cites.citations, shape="open")
 
 
-def _approach_and_result(view: View, naming_lift: float
+def _approach_and_result(view: View, naming_lift: float, for_row: bool = False
                          ) -> tuple[Sentence | None, Sentence | None]:
     """What a paper does and what it reports: its best method sentence and its best result
-    sentence (numbers first) that read on their own."""
+    sentence (numbers first) that read on their own. ``for_row``: for a table row, where the
+    name is in the first cell, a sentence that only names the technique comes last."""
     methods = sorted((s for s in view.of_role("method") if _standalone(view, s)),
-                     key=lambda s: -(s.score + naming_lift * _names_its_method(view, s)))
+                     key=lambda s: (for_row and _bare(view, s),
+                                    -(s.score + naming_lift * _names_its_method(view, s))))
     method = methods[0] if methods else None
     if method is None:
         method = next((s for s in sorted(view.usable, key=lambda s: -s.score)
@@ -347,6 +349,23 @@ def _approach_and_result(view: View, naming_lift: float
     numbered = [s for s in results if QUANTITY.search(s.text)]
     result = (numbered or results or [None])[0]
     return method, result
+
+
+_FUNCTION_WORDS = frozenset(
+    "a an and are as at be by for from in into is it its of on or our paper propose proposes "
+    "proposed introduce introduces introduced present presents presented novel new called named "
+    "termed dubbed response address limitations these this that those the to we which with work "
+    "method approach framework model models system technique".split())
+
+
+def _bare(view: View, s: Sentence) -> bool:
+    """A sentence that names the paper's technique and says nothing of how it works ("In
+    response to these limitations, we propose Energy-based Concept Bottleneck Models
+    (ECBMs)."): under four words that are neither function words nor the name's."""
+    known = {w.casefold() for w in re.findall(r"[\w-]+", view.name)}  # the row's first cell
+    said = [w for w in re.findall(r"[\w-]+", s.text.casefold())
+            if w not in known and w not in _FUNCTION_WORDS and not w.isdigit()]
+    return len(said) < 4
 
 
 def _names_its_method(view: View, s: Sentence) -> bool:
@@ -360,7 +379,7 @@ def _survey(ctx: Context, relevant: list[View], a: AnswerSettings) -> Composed:
     lines = [opening(ctx.question, len(relevant)) + "\n\n"]
     rows: list[TableRow] = []
     for view in relevant:  # each row says what the paper does and what it reports
-        method, result = _approach_and_result(view, a.naming_lift)
+        method, result = _approach_and_result(view, a.naming_lift, for_row=True)
         n = cites.n(view, [s for s in (method, result) if s is not None])
         rows.append(TableRow(view.paper.paper_id, n, row_cells(
             view.name, None, method, result, code_link(view.paper), a.point_words)))
@@ -382,7 +401,7 @@ def _comparison(ctx: Context, every: list[View], a: AnswerSettings) -> Composed:
             rows.append(TableRow("", 0, {"paper": item.name, "problem": "not in the corpus",
                                          "approach": "", "result": "", "code": ""}))
             continue
-        method, result = _approach_and_result(view, a.naming_lift)
+        method, result = _approach_and_result(view, a.naming_lift, for_row=True)
         problem = _standalone(view, _best_of(view, "problem", set()))
         said = [s for s in (problem, method, result) if s is not None]
         n = cites.n(view, said)

@@ -100,6 +100,17 @@ def test_a_question_about_one_paper_answers_from_its_result_sentence(engine: Eng
     assert answer_words(answer.text) <= 90
 
 
+def test_a_table_row_says_how_a_technique_works_not_only_its_name(engine: Engine) -> None:
+    # ECBM's abstract opens its method with "In response to these limitations, we propose
+    # Energy-based Concept Bottleneck Models (ECBMs)." - the row's first cell already says that.
+    answer = engine.answer("How have researchers tried to make concept bottleneck models more "
+                           "accurate?")
+    row = next(r for r in answer.table if r.cells["paper"].startswith("Energy-Based"))
+    assert "joint energy" in row.cells["approach"], row.cells
+    kivi = engine.answer("Compare KIVI and Scissorhands").table[0].cells["approach"]
+    assert "2bit KV cache quantization algorithm" in kivi  # words the cell "KIVI" does not say
+
+
 @pytest.mark.parametrize("question", [
     "Compare KIVI and Scissorhands",
     "Summarize the techniques for speculative decoding",
