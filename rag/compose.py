@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from paperchat.ingest.roles import QUANTITY
-from paperchat.rag.sentences import PaperSentences, clip, cut_back_connective, points_back
+from paperchat.rag.sentences import (
+    PaperSentences,
+    clip,
+    cut_back_connective,
+    points_ahead,
+    points_back,
+)
 from paperchat.rag.shapes import Item, compared_items, named_paper, shape_of
 from paperchat.rag.table import code_link, markdown_table, row_cells
 from paperchat.rag.types import Citation, RetrievedPaper, TableRow
@@ -197,13 +203,17 @@ def _pinned(ctx: Context, every: list[View]) -> View | None:
 
 
 def _unit(view: View, s: Sentence, taken: set[int]) -> list[Sentence]:
-    """A sentence with the sentences before it that it points back to (at most two)."""
+    """A sentence with the sentences before it that it points back to (at most two), and the
+    one after it when it announces what that one lists."""
     unit = [s]
     while points_back(unit[0].text) and unit[0].index > 0 and len(unit) < 3:
         before = view.sentences[unit[0].index - 1]
         if before.index in taken:
             break
         unit.insert(0, before)
+    after = unit[-1].index + 1
+    if points_ahead(unit[-1].text) and after < len(view.sentences) and after not in taken:
+        unit.append(view.sentences[after])  # "... two principal techniques." and the list
     return unit
 
 
@@ -245,7 +255,8 @@ def _ordered(view: View, chosen: list[Sentence]) -> list[Sentence]:
     chosen = sorted(chosen, key=lambda s: s.index)
     groups: list[list[Sentence]] = []
     for s in chosen:
-        if groups and points_back(s.text) and groups[-1][-1].index == s.index - 1:
+        if groups and groups[-1][-1].index == s.index - 1 and (
+                points_back(s.text) or points_ahead(groups[-1][-1].text)):
             groups[-1].append(s)
         else:
             groups.append([s])

@@ -233,7 +233,8 @@ _POINTS_BACK = re.compile(
     r"^(?:(?:this|these|those|that|such)\b(?!\s+(?:paper|work|study|article|survey|report|"
     r"thesis)\b)|(?:it|its|they|their|them|both|the latter|the former|the resulting|"
     r"the above|as a result|consequently|accordingly|then|second(?:ly)?|third(?:ly)?|"
-    r"next|finally|also|further|thus|hence|therefore|in turn|together)\b)",
+    r"next|finally|also|further|thus|hence|therefore|in turn|together)\b|"
+    r"(?:first(?:ly)?,|\(1\)|1\)|\(i\)))",
     re.IGNORECASE,
 )
 
@@ -259,6 +260,21 @@ def points_back(sentence: str) -> bool:
     """True when the sentence, once its connective is cut, still needs the one before it."""
     return bool(_RELATES_BACK.match(sentence.strip())
                 or _POINTS_BACK.match(cut_back_connective(sentence)))
+
+
+# A sentence that announces what the next one lists ("we introduce two principal techniques.",
+# "The key insights are two folds.", "... as follows:").
+_POINTS_AHEAD = re.compile(
+    r"(?:\b(?:two|three|four|five|several)\s+(?:[\w-]+\s+){0,2}(?:techniques|innovations|"
+    r"contributions|components|steps|stages|phases|parts|ideas|insights|strategies|mechanisms|"
+    r"modules|observations|findings|challenges|questions|problems|folds?|aspects|designs|"
+    r"principles|optimi[sz]ations|methods|approaches|lessons)|"
+    r"as follows|the following)\s*[.:]$|:$", re.IGNORECASE)
+
+
+def points_ahead(sentence: str) -> bool:
+    """True when the sentence announces a list the next sentence gives."""
+    return bool(_POINTS_AHEAD.search(sentence.strip()))
 
 
 def clauses(sentence: str) -> list[str]:

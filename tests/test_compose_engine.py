@@ -100,6 +100,13 @@ def test_a_question_about_one_paper_answers_from_its_result_sentence(engine: Eng
     assert answer_words(answer.text) <= 90
 
 
+def test_an_announced_list_comes_with_its_items(engine: Engine) -> None:
+    answer = engine.answer("How can an LLM larger than DRAM run from flash memory?")
+    announced = "we introduce two principal techniques."
+    assert announced in answer.text
+    assert answer.text.split(announced)[1].startswith(' First, "windowing')
+
+
 def test_a_table_row_says_how_a_technique_works_not_only_its_name(engine: Engine) -> None:
     # ECBM's abstract opens its method with "In response to these limitations, we propose
     # Energy-based Concept Bottleneck Models (ECBMs)." - the row's first cell already says that.

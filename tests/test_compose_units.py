@@ -11,7 +11,7 @@ from paperchat.ingest.records import Paper
 from paperchat.ingest.roles import tag_roles
 from paperchat.ingest.sentence_index import sentence_records
 from paperchat.rag.compose import opening
-from paperchat.rag.sentences import clip, cut_back_connective, points_back
+from paperchat.rag.sentences import clip, cut_back_connective, points_ahead, points_back
 from paperchat.rag.shapes import pair_names, shape_from
 from paperchat.rag.table import markdown_table
 from paperchat.rag.types import RetrievedPaper, TableRow
@@ -58,6 +58,12 @@ def test_a_connective_pointing_back_is_cut_and_a_pronoun_needs_its_antecedent() 
         "vAttention keeps the layout."
     assert not points_back(ABSTRACT[2])
     assert points_back("This results in a 2x speedup.")
+    # An announced list and its items come as one: each needs the other.
+    assert points_ahead("Within this framework, we introduce two principal techniques.")
+    assert points_ahead("The key insights of C4 are two folds.")
+    assert points_ahead("Our contributions are as follows:")
+    assert points_back('First, "windowing" reduces data transfer, and second, ...')
+    assert not points_ahead(ABSTRACT[3]) and not points_ahead("We use two GPUs.")
     assert points_back("These models enable episodic memory.")
     assert not points_back("This paper proposes a new cache.")
 
