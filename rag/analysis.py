@@ -149,6 +149,19 @@ DETAILS: tuple[_DetailKind, ...] = (
                 "its training compute or time",
                 _re(_NUMBER + r"(?:gpu|tpu)[- ]?(?:hours?|days?)|" + _NUMBER +
                     r"(?:hours|days|weeks)\b|\$\s?\d|" + _NUMBER + r"(?:peta|exa|zetta)?flops")),
+    _DetailKind("duration", _re(r"\bhow long (?:did|does|do|was|were|is|are|will|would)\b(?! "
+                                r"(?:the |its )?(?:context|sequence|input|prompt|document|"
+                                r"text|video|output)s?\b)|\bfor how long\b|\bhow many "
+                                r"(?:hours|days|weeks|months|years|minutes)\b|\bduration\b"),
+                "how long it took",
+                _re(_NUMBER + r"(?:-| )?(?:seconds?|minutes?|hours?|days?|weeks?|months?|"
+                    r"years?|ms|min|hrs?)\b")),
+    _DetailKind("price", _re(r"\b(?:in|how many) (?:us )?dollars\b|\bdollars? per\b|\busd\b|"
+                             r"\bhow much (?:does|did|would|will) (?:it|\S+)(?: \S+)? cost\b|"
+                             r"\bprices?\b|\bpricing\b|\bcost per (?:\w+ )?(?:tokens?|"
+                             r"queries|query|requests?|hours?)\b"),
+                "what it costs in money",
+                _re(r"\$\s?\d|\d[\d,.]*\s*(?:[kmb]\s*)?(?:dollars|usd|cents|eur)\b")),
     _DetailKind("dataset", _re(r"\b(?:what|which) (?:data ?sets?|training data|corpus|corpora|"
                                r"benchmarks?)\b|\btrained on what\b|\bdata ?set (?:size|did|"
                                r"was)\b|\bhow (?:much|many) (?:training )?(?:data|tokens|"
@@ -226,12 +239,18 @@ class Analyzer:
             named.append(item)
         named = _without_aliases(question, named)
         salient, unknown = self._salient(words)
+        detail = self._detail(question) or self._asked_of_named(question, named)
+        if detail is not None and detail.options:
+            # "is KIVI written in Python or Java": the options are what is asked of KIVI, not
+            # items to compare with it (nor names whose absence is the answer's news)
+            named = [n for n in named if n.text.casefold() not in detail.options]
+            unknown = [t for t in unknown if t.casefold() not in detail.options]
         return QuestionAnalysis(
             question=question,
             names=named,
             salient=salient,
             unknown_terms=unknown,
-            detail=self._detail(question) or self._asked_of_named(question, named),
+            detail=detail,
             form=self._form(question, named),
         )
 
@@ -414,6 +433,13 @@ class Analyzer:
         if not any(n.defined_by for n in named):
             return None
         name_words = {w.casefold() for n in named for w in _TOKEN.findall(n.text)}
+        counted = _COUNTED.search(question)
+        if counted and not {w.casefold() for w in counted.group(1).split()} & \
+                (name_words | _NOT_COUNTED):
+            words = counted.group(1).split()
+            stem = self._stem_of(words[-1])
+            return Detail("asked", f"how many {' '.join(words).casefold()}",
+                          term=stem[:max(4, len(stem) - 2)], counted=True)
         for found in _ASKED_THING.finditer(question):
             words = found.group(1).split()
             if any(w.casefold() in name_words for w in words):
@@ -426,7 +452,7 @@ class Analyzer:
             stem = self._stem_of(words[-1])
             return Detail("asked", f"its {' '.join(words).casefold()}",
                           term=stem[:max(4, len(stem) - 2)])
-        return None
+        return _choice(question)
 
     def _stem_of(self, word: str) -> str:
         return next((stem for _, stem in self.lexical.terms(word)), word.casefold())
@@ -460,6 +486,12 @@ _ASKED_THING = re.compile(
     r"\b(?:how many|how much|what(?:'s| is| are| was| were)?|which)\s+(?:the\s+|its\s+)?"
     r"(?:\S+'s\s+)?((?:(?!" + _ENDS_THING + r")[A-Za-z][\w-]*\s*){1,3}?)"
     r"(?=[?,.;:]|$|" + _ENDS_THING + ")", re.IGNORECASE)
+# "how many human annotators labelled ...": the counted thing is the first plural noun, with up
+# to two words before it (no word list tells a noun from the verb after it; plurals end in s).
+_COUNTED = re.compile(r"\bhow many\s+((?:[A-Za-z][\w-]*\s+){0,2}?[A-Za-z][\w-]*s)\b",
+                      re.IGNORECASE)
+# "how many times faster", "how many papers": not a count one abstract gives.
+_NOT_COUNTED = frozenset("times papers works studies articles people researchers".split())
 # Words that ask what a paper does or claims, which every abstract says in its own words; and
 # words that cannot head a thing asked for.
 _NOT_A_THING = frozenset("""
@@ -500,10 +532,40 @@ def _asks(question: str, found: re.Match[str]) -> bool:
     return not _QUESTION_FORM.search(question) and len(question.split()) <= 10  # terse
 
 
+# "is X written in Python or Java", "does X run on GPUs or CPUs?": a yes/no question that
+# ends offering two options.
+_CHOICE = re.compile(r"^(?:is|are|was|were|does|do|did|can|could|will|would|has|have)\b.*?"
+                     r"\b([\w+#.-]+) or ([\w+#.-]+)\s*\??\s*$", re.IGNORECASE)
+# A count as an abstract writes it: digits, or a number word.
+_COUNT = (r"(?:\d[\d,.]*\s*(?:[kmb]\b|thousand|million|billion)?|two|three|four|five|six|"
+          r"seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)")
+
+
+def _choice(question: str) -> Detail | None:
+    found = _CHOICE.match(question.strip())
+    if found is None:
+        return None
+    options = tuple(o.strip(".").casefold() for o in found.groups())
+    if any(o in _NOT_A_THING or len(o) < 2 for o in options):
+        return None
+    said = [o.strip(".") for o in found.groups()]
+    return Detail("choice", f"whether it is {said[0]} or {said[1]}", options=options)
+
+
 def detail_given(detail: Detail, paper: StoredPaper) -> bool:
     """Whether the paper's abstract (or metadata) reports the detail asked for."""
+    text = f"{paper.title}\n{paper.abstract}"
+    if detail.kind == "choice":
+        return any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", text, re.IGNORECASE)
+                   for o in detail.options)
+    if detail.kind == "asked" and detail.counted:
+        # "12 human annotators", "annotated by three experts", "number of annotators is 5"
+        term = re.escape(detail.term)
+        return bool(re.search(rf"\b{_COUNT}[\s-]*(?:[\w-]+\s+){{0,3}}?{term}|"
+                              rf"(?<![A-Za-z]){term}\w*\s+(?:of|=|:|is|was|were|are)\s+"
+                              rf"(?:about |around |over |up to |nearly )?{_COUNT}\b",
+                              text, re.IGNORECASE))
     if detail.kind == "asked":
-        text = f"{paper.title}\n{paper.abstract}"
         return bool(re.search(rf"(?<![A-Za-z]){re.escape(detail.term)}", text, re.IGNORECASE))
     kind = next(k for k in DETAILS if k.kind == detail.kind)
     if detail.kind == "authors":

@@ -44,6 +44,11 @@ class Detail:
     kind: str  # e.g. "hyperparameters", "gpu count", "dataset"; "asked": any other thing
     words: str  # how the answer talks about it: "its training hyperparameters"
     term: str = ""  # kind "asked": the stem an abstract that gives it holds ("error")
+    # kind "asked" of "how many" / "how much": the abstract must give a number with the term
+    # ("12 annotators"), not merely use the word ("annotations")
+    counted: bool = False
+    # kind "choice" ("is X written in Python or Java"): the options; given when one is named
+    options: tuple[str, ...] = ()
 
 
 @dataclass
