@@ -285,12 +285,21 @@ def _say(sentences: list[Sentence], clip_to: int = 0) -> str:
     return " ".join(out)
 
 
-def _best_of(view: View, role: str, avoid: set[int], numbers: bool = False) -> Sentence | None:
-    candidates = [s for s in view.of_role(role) if s.index not in avoid]
-    if numbers:
-        with_numbers = [s for s in candidates if QUANTITY.search(s.text)]
-        candidates = with_numbers or candidates
-    return candidates[0] if candidates else None
+# What a problem sentence says is wrong, beside the background that opens most abstracts
+# ("LLMs have sparked a new wave of exciting AI applications.").
+_GAP = re.compile(r"(?i)\b(?:however|but|yet|challeng\w*|suffer\w*|limit\w*|bottleneck\w*|"
+                  r"costly|expensive|prohibitive|struggl\w*|difficult\w*|hard to|lack\w*|"
+                  r"hinder\w*|inefficien\w*|overhead|fail\w*|cannot|unable|constrain\w*|"
+                  r"waste\w*|fragment\w*|underutili\w*|degrad\w*|slow\w*|bound)\b")
+
+
+def _gap(view: View) -> Sentence | None:
+    """The problem a paper takes on: its best problem sentence that reads on its own, one
+    before the method (not a difficulty of the method itself) that says what is wrong first."""
+    problems = [s for s in view.of_role("problem") if _standalone(view, s)]
+    first_method = min((s.index for s in view.sentences if s.role == "method"), default=0)
+    return max(problems, key=lambda s: (s.index < first_method, bool(_GAP.search(s.text)),
+                                        s.score), default=None)
 
 
 def _standalone(view: View, s: Sentence | None) -> Sentence | None:
@@ -413,7 +422,7 @@ def _comparison(ctx: Context, every: list[View], a: AnswerSettings) -> Composed:
                                          "approach": "", "result": "", "code": ""}))
             continue
         method, result = _approach_and_result(view, a.naming_lift, for_row=True)
-        problem = _standalone(view, _best_of(view, "problem", set()))
+        problem = _gap(view)
         said = [s for s in (problem, method, result) if s is not None]
         n = cites.n(view, said)
         name = item.name or view.name

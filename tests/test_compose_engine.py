@@ -68,6 +68,9 @@ def check_kivi_and_scissorhands(engine: Engine, answer: Answer) -> None:
         assert approach and re.search(r"\d", result), row
     assert "5X" in answer.text and "2.6times" in answer.text
     assert [r.cells["paper"] for r in answer.table] == ["KIVI", "Scissorhands"]
+    for row in answer.table:  # the problem each takes on, not the background opening its abstract
+        opening = split_sentences(engine.paper(row.paper_id).abstract)[0]  # type: ignore[union-attr]
+        assert row.cells["problem"] and row.cells["problem"] not in opening, row.cells
     assert unfaithful_lines(answer.text, sources(engine, answer)) == []
 
 
