@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -267,10 +267,12 @@ class PaperStore:
             out.setdefault(str(meta["paper_id"]), []).append(doc)
         return out
 
-    def sentences_of(self, paper_ids: Sequence[str]) -> dict[str, StoredSentences]:
+    def sentences_of(self, paper_ids: Sequence[str],
+                     counts: Mapping[str, int] | None = None) -> dict[str, StoredSentences]:
         """The stored sentences (roles, vectors) of these papers; absent for papers ingested
-        before sentences were stored."""
-        return self.sentences.of(paper_ids)
+        before sentences were stored. ``counts``: each paper's number of sentences, when known
+        (a read by id, see ``SentenceIndex.of``)."""
+        return self.sentences.of(paper_ids, counts)
 
     def papers_with_sentences(self) -> set[str]:
         return self.sentences.papers_held(lambda c, **kw: self._get(collection=c, **kw))

@@ -118,8 +118,9 @@ class Engine:
                                       stored=self._stored_sentences)
         return self._bank
 
-    def _stored_sentences(self, paper_ids: list[str]) -> dict[str, Any]:
-        return self.retriever.store.sentences_of(paper_ids)
+    def _stored_sentences(self, paper_ids: list[str],
+                          counts: dict[str, int] | None = None) -> dict[str, Any]:
+        return self.retriever.store.sentences_of(paper_ids, counts)
 
     # -- the API ------------------------------------------------------------------------------
 

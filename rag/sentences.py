@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from paperchat.ingest.embedder import Embedder
     from paperchat.ingest.sentence_index import StoredSentences
 
-Stored = Callable[[list[str]], "dict[str, StoredSentences]"]
+# Reads stored sentences: (paper ids, each paper's number of sentences) -> what the store holds.
+Stored = Callable[[list[str], dict[str, int]], "dict[str, StoredSentences]"]
 FALLBACK_NOTICE = ("This store was built before sentence vectors were stored at ingest, so this "
                    "answer embedded its papers' sentences first; run `paperchat ingest` again "
                    "once to store them.")
@@ -115,12 +116,15 @@ class SentenceBank:
                 unseen.append((pid, abstract, key))
             else:
                 out[pid] = hit
-        stored = self.stored([pid for pid, _, _ in unseen]) if unseen and self.stored else {}
+        splits = {pid: split_sentences(abstract) for pid, abstract, _ in unseen}
+        stored = self.stored([pid for pid, _, _ in unseen],
+                             {pid: len(s) for pid, s in splits.items()}) \
+            if unseen and self.stored else {}
         missing: list[tuple[str, str, str]] = []
-        for pid, abstract, key in unseen:
+        for pid, _, key in unseen:
             held = stored.get(pid)
             hit = None
-            if held is not None and held.sentences == split_sentences(abstract):
+            if held is not None and held.sentences == splits[pid]:
                 hit = PaperSentences(pid, held.sentences, held.vectors, list(held.roles))
             if hit is None:
                 hit = self._load(key, pid)

@@ -222,6 +222,11 @@ def test_ingest_stores_each_abstract_sentence_with_its_role_and_vector(
         assert held[pid].sentences == split_sentences(paper.abstract)
         assert set(held[pid].roles) <= {"problem", "method", "result", "other"}
         assert held[pid].vectors.shape == (len(held[pid].sentences), 384)
+    # read by id (each paper's sentence count known from its abstract): the same sentences
+    counts = {pid: len(split_sentences(p.abstract)) for pid, p in papers.items()}
+    by_id = store.sentences_of(list(papers), counts)
+    assert {pid: (h.sentences, h.roles) for pid, h in by_id.items()} == \
+        {pid: (h.sentences, h.roles) for pid, h in held.items()}
     # a changed abstract replaces its sentences; a pruned paper takes them along
     first = sorted(papers)[0]
     store.delete([first])
