@@ -11,6 +11,7 @@ computed here from its text.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from paperchat.errors import PaperchatError
 from paperchat.eval import metrics as m
+from paperchat.rag.text import cited_numbers
 
 if TYPE_CHECKING:
     from paperchat.eval.dataset import Dataset, EvalQuestion
@@ -156,7 +158,31 @@ def judge_text(answer: Answer, papers: list[RetrievedPaper], checker: Any) -> li
             list(range(1, len(answer.citations) + 1)):
         return []  # numbering the checker cannot follow; counted as not judged
     rest = [p for p in papers if p.paper_id not in {c.paper_id for c in answer.citations}]
-    return checker.check(answer.text, [*ordered, *rest]).sentences  # type: ignore[list-item]
+    return checker.check(as_claims(answer.text),
+                         [*ordered, *rest]).sentences  # type: ignore[list-item]
+
+
+_URL_CELL = re.compile(r"^(?:https?://\S+|not in the corpus)?$")
+
+
+def as_claims(text: str) -> str:
+    """The claims of a composed answer as lines the checker reads: a table row becomes its cited
+    label and its cells ("**KIVI** [1]: approach. result."), and what states nothing (the table's
+    header and rule, an uncited framing line such as "5 papers in the corpus address X:", a code
+    link) is left out, so that it is not judged as a sentence."""
+    out = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not cited_numbers(stripped):
+            continue
+        if stripped.startswith("|"):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", stripped)[1:-1]]
+            said = [c if c.endswith((".", "!", "?")) else c + "." for c in cells[1:]
+                    if not _URL_CELL.match(c)]
+            out.append(f"{cells[0]}: {' '.join(said)}")
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def answer_scores(q: EvalQuestion, answer: Answer,

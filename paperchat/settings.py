@@ -274,16 +274,17 @@ class AnswerSettings(_Group):
         "rag/answerability_model.json (refit with `paperchat eval calibrate`).",
     )
     support_threshold: float = Field(
-        0.5,
+        0.4,
         ge=-1,
         le=1,
         description="A retrieved abstract supports a sentence of an LLM answer (and, in the "
         "eval, a cited sentence of any answer: the 'citation support' metric) when the "
         "sentence's cosine similarity to the abstract's nearest sentence (or title) reaches this "
-        "and the number and name checks pass (rag/support.py). Calibrated on 39 hand-labelled "
-        "Qwen2.5-Coder-1.5B sentences (eval/datasets/llm_sentences.jsonl): every threshold from "
-        "0.40 to 0.65 gives the 'unsupported' verdict precision 0.80 and recall 0.80; 0.50 is "
-        "the middle of that range (README, LLM answers).",
+        "and the number and name checks pass (rag/support.py). Calibrated on 168 hand-labelled "
+        "Qwen2.5-Coder-1.5B sentences, 12 unsupported (eval/datasets/llm_sentences.jsonl): "
+        "every threshold from 0.25 to 0.475 gives the 'unsupported' verdict its best F1, "
+        "precision 0.83 and recall 0.42; 0.50 to 0.625 precision 0.71, same recall; 0.40 is "
+        "in the middle of the best range (README, LLM answers).",
     )
     support_number_margin: float = Field(
         0.1,

@@ -215,3 +215,22 @@ def test_semantic_similarity_runs_on_our_embedder_through_llama_index(embedder):
                                reference="Ibuprofen doses for children depend on weight.")
     assert same.score == pytest.approx(1.0, abs=1e-5)
     assert other.score < 0.3
+
+
+def test_a_composed_answer_is_judged_by_its_claims_not_its_table_markup():
+    from paperchat.eval.answerers import as_claims
+
+    answer = "\n".join([
+        "2 papers in the corpus address KV cache compression:",
+        "",
+        "| paper | approach | reported result | code |",
+        "| --- | --- | --- | --- |",
+        "| **KIVI** [1] | We developed KIVI. | KIVI uses 2.6times less memory | https://x.org |",
+        "| **Mooncake** | not in the corpus | | |",
+        "",
+        "- **Scissorhands** [2]: It keeps pivotal tokens.",
+    ])
+    assert as_claims(answer).splitlines() == [
+        "**KIVI** [1]: We developed KIVI. KIVI uses 2.6times less memory.",
+        "- **Scissorhands** [2]: It keeps pivotal tokens.",
+    ]
