@@ -20,11 +20,12 @@ from paperchat.settings import Settings
 pytestmark = pytest.mark.slow
 
 # FLOORS: measured on the dev split (120 questions: 73 answerable, 20 of them paraphrases and 10
-# terse; 47 unanswerable of four kinds) on 2026-11-24 (the answer floors raised 2026-11-25) with the extractive answerer and default
-# settings (relative score fusion with dense_weight 1.5; the answerability model of
-# rag/answerability_model.json); each floor is the measured value (in the comment) less about one
-# question's worth. One answerable question moves hit@5 by 0.012, one outcome moves refusal
-# accuracy (unanswerable declined or partial, answerable not declined) by 0.008.
+# terse; 47 unanswerable of four kinds) on 2026-11-24 (the answer floors raised 2026-11-25) with
+# the extractive answerer and default settings (relative score fusion with dense_weight 1.5; the
+# answerability model of rag/answerability_model.json); each floor is the measured value (in the
+# comment) less about one question's worth. One answerable question moves hit@5 by 0.012, one
+# outcome moves refusal accuracy (unanswerable declined or partial, answerable not declined) by
+# 0.008.
 FLOORS = {
     "hybrid": {
         "hit@5": 0.98,  # measured 1.000
