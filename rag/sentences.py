@@ -121,7 +121,7 @@ class SentenceBank:
                              {pid: len(s) for pid, s in splits.items()}) \
             if unseen and self.stored else {}
         missing: list[tuple[str, str, str]] = []
-        for pid, _, key in unseen:
+        for pid, abstract, key in unseen:
             held = stored.get(pid)
             hit = None
             if held is not None and held.sentences == splits[pid]:
