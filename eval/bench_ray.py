@@ -176,24 +176,38 @@ def sample():
 
 threading.Thread(target=sample, daemon=True).start()
 settings = Settings(home=sys.argv[1]).with_overrides(ingest={"engine": "ray"})
-summary = run_ray_ingest(settings, [sys.argv[2]])
+started = time.perf_counter()
+if sys.argv[3] == "first":  # an empty store: everything up to the embedding, then stop
+    from paperchat.ingest import ray_ingest
+    from paperchat.ingest.shards import plan
+
+    store = settings.store(create=True)
+    store.check_dimension(settings.embedder.dimension)
+    parts = plan([sys.argv[2]], "auto", settings.ray.read_block_mb << 20).parts
+    with ray_ingest.ray_session(settings):
+        ray_ingest.build_datasets(settings, parts, 0, False)
+    counts = {"papers": 0, "added": 0, "unchanged": 0, "chunks_written": 0,
+              "seconds": time.perf_counter() - started}
+else:
+    summary = run_ray_ingest(settings, [sys.argv[2]])
+    counts = {k: summary.as_dict()[k]
+              for k in ("papers", "added", "unchanged", "chunks_written", "seconds")}
 done.set()
 print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "peak_private_mb": peak["RssAnon"] / 1024,
-                  "peak_shared_mb": peak["RssShmem"] / 1024,
-                  **{k: summary.as_dict()[k] for k in ("papers", "added", "unchanged",
-                                                       "chunks_written", "seconds")}}))
+                  "peak_shared_mb": peak["RssShmem"] / 1024, **counts}))
 """
 
 
-def driver_peak(home: Path, source: Path) -> dict[str, Any]:
+def driver_peak(home: Path, source: Path, run: str = "ingest") -> dict[str, Any]:
     """Peak memory of the driver process alone (not Ray's workers), printed by the process
     itself at the end of a `--engine ray` ingest: its ru_maxrss, and the peaks of its private
     (RssAnon) and shared (RssShmem: pages of Ray's object store it has read) resident memory,
-    sampled every 50 ms."""
+    sampled every 50 ms. ``run="first"``: a first ingest into an empty store, stopped where the
+    embedding would start (reading, the shuffle, the diff, the blocks to embed cut and kept)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _DRIVER, str(home), str(source)], env=env,
-                          capture_output=True, text=True, check=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", _DRIVER, str(home), str(source), run],
+                          env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -329,12 +343,21 @@ def _projection_and_memory(r: dict[str, Any]) -> list[str]:
     lines += ["", "Driver peak memory (the driver process alone; Ray's workers not included). "
               "Private: its own heap (RssAnon); shared: pages of Ray's object store it has "
               "mapped while reading results (RssShmem, bounded by the object store's size):",
-              "", "| records | papers held already | embedded | peak RSS | private | shared "
-              "| seconds |", "| --- | --- | --- | --- | --- | --- | --- |"]
+              "", "Runs: *first ingest*, into an empty store, embedding everything; *all "
+              "held*, every record already in the store (written beforehand with the same "
+              "chunks, metadata and hashes, not embedded), so the run reads, shuffles and "
+              "diffs them all and writes nothing; *first, to the embedding*, the same records "
+              "into an empty store, stopped where the embedding starts (read, shuffle, diff, "
+              "and every paper to embed cut into blocks and kept in the object store).",
+              "", "| records | run | papers held already | embedded | peak RSS | private "
+              "| shared | seconds | measured |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for m in r["driver_memory"]:
-        lines.append(f"| {m['records']:,} | {m['unchanged']:,} | {m['chunks_written']:,} "
-                     f"chunks | {m['peak_rss_mb']:.0f} MB | {m.get('peak_private_mb', 0):.0f} MB "
-                     f"| {m.get('peak_shared_mb', 0):.0f} MB | {m['seconds']:.1f} |")
+        when = f"{m['date']}, git {m['git']}" if "date" in m else f"{r['date']} (the run above)"
+        lines.append(f"| {m['records']:,} | {_run(m)} | {m['unchanged']:,} "
+                     f"| {m['chunks_written']:,} chunks | {m['peak_rss_mb']:.0f} MB "
+                     f"| {m.get('peak_private_mb', 0):.0f} MB "
+                     f"| {m.get('peak_shared_mb', 0):.0f} MB | {m['seconds']:.1f} | {when} |")
     lines += ["", "![Ray ingest scaling](benchmarks/ray_scaling.png)"]
     return lines
 
@@ -351,7 +374,8 @@ def write_report(results: dict[str, Any], out: Path, doc: Path) -> None:
     doc.write_text(f"{head}{START}\n{markdown(results)}\n{END}{tail}")
 
 
-def memory(rss_sizes: list[int], records: int, work: Path, pool: Pool) -> list[dict[str, Any]]:
+def memory(rss_sizes: list[int], records: int, work: Path, pool: Pool,
+           first: bool = True) -> list[dict[str, Any]]:
     rows = []
     for n in rss_sizes:
         big = work / f"arxiv-{n}.jsonl"
@@ -363,9 +387,39 @@ def memory(rss_sizes: list[int], records: int, work: Path, pool: Pool) -> list[d
                 prefill(home, big)  # held already: no embedding, the rest at full size
         else:
             shutil.rmtree(home, ignore_errors=True)
-        rows.append({"records": n, **driver_peak(home, big)})
+        rows.append({"records": n, "run": "all held" if n > records else "first ingest",
+                     **driver_peak(home, big)})
         print(f"rss {n}: {rows[-1]}", file=sys.stderr)
+        if n > records and first:  # the same records into an empty store, up to the embedding
+            fresh = work / f"first-{n}"
+            shutil.rmtree(fresh, ignore_errors=True)
+            rows.append({"records": n, "run": "first, to the embedding",
+                         **driver_peak(fresh, big, "first")})
+            shutil.rmtree(fresh, ignore_errors=True)
+            print(f"rss {n} first: {rows[-1]}", file=sys.stderr)
     return rows
+
+
+def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``new``, and those of ``old`` at the sizes ``new`` did not measure; each row
+    says when and at which commit it was measured."""
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                         capture_output=True, text=True).stdout.strip()
+    edited = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "ingest/ray_ingest.py"],
+                            cwd=ROOT).returncode != 0
+    stamp = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+             "git": git + (" + uncommitted ingest/ray_ingest.py" if edited else "")}
+    measured = {_row_key(m): {**m, **stamp} for m in new}
+    kept = [m for m in old if _row_key(m) not in measured]
+    return sorted([*kept, *measured.values()], key=_row_key)
+
+
+def _row_key(m: dict[str, Any]) -> tuple[int, str]:
+    return m["records"], _run(m)
+
+
+def _run(m: dict[str, Any]) -> str:
+    return m.get("run") or ("first ingest" if m["added"] else "all held")
 
 
 def run(records: int, rss_sizes: list[int], chroma_chunks: int, out: Path, work: Path) -> dict:
@@ -415,7 +469,8 @@ def main() -> None:
     sizes = [int(s) for s in args.rss_sizes.split(",") if s.strip()]
     if args.only_memory:  # measure the driver again, keep the rest of the last run
         results = json.loads((args.out / "ray.json").read_text())
-        results["driver_memory"] = memory(sizes, args.records, args.work, Pool())
+        results["driver_memory"] = merge(results.get("driver_memory", []),
+                                         memory(sizes, args.records, args.work, Pool()))
         write_report(results, args.out, ROOT / "BENCHMARKS.md")
     else:
         results = run(args.records, sizes, args.chroma_chunks, args.out, args.work)

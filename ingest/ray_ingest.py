@@ -4,13 +4,19 @@
     what the store holds ──read in pages (tasks)────────────────┴─ union ─ groupby(paper id)
         ─ merge duplicates, decide what to redo (``pipeline.redo``); kept in the object store
         ─ chunk + embed (a pool of actors, each loading the ONNX model once)
-        ─ this process: writes in groups to the store (replace / update_metadata / delete), commit
+        ─ this process: writes in groups to the store (replace / update_metadata / delete)
+        ─ a one-off worker on this machine: the new revision and its BM25 index (commit)
 
 Every step reuses the local path's pieces (parsers, ``Paper`` ids and hashes, ``Chunker``,
 ``Embedder``, ``PaperStore``), so both engines build the same store. This process never holds the
-corpus: rows stream through it one block at a time and it keeps only counters, the papers of
-the write in flight, and the first 10,000 skipped records' messages. Duplicates of a paper
-are merged in the order of the files and lines they come from, as the local path merges them.
+corpus: rows stream through it ``ROWS_PER_BATCH`` at a time and it keeps only counters, the
+papers of the write in flight, and the first 10,000 skipped records' messages. Nor does it hold
+the store's indexes when it need not: counting the store's chunks and bringing its BM25 index
+up to date (which reads every paper's title and abstract) run in a one-off worker on this
+machine (``_store_job``), since embedded Chroma loads a collection's vector index into whichever
+process first reads it. Only when it writes does this process hold that index (the store's
+own; with a Chroma server it stays in the server). Duplicates of a paper are merged in the
+order of the files and lines they come from, as the local path merges them.
 """
 
 from __future__ import annotations
@@ -50,7 +56,18 @@ if TYPE_CHECKING:
 
     from paperchat.ingest.chunking import Chunk
 
-ROWS_PER_BLOCK = 2048  # rows a read task emits at a time: its memory, whatever the part's size
+ROWS_PER_BATCH = 256  # decided rows this process converts to Python at a time, whatever the blocks
+# Ray keeps a task's result smaller than its ``max_direct_call_object_size`` (100 KB unless the
+# cluster says otherwise) in the memory of the process that submitted the task, and Ray Data
+# submits every task from this process: so every block that waits (the shuffle's pieces, kept
+# until all its inputs are read; the papers to embed, kept until the actors take them) is made
+# larger than that, or it lands in this process's memory: 1.5 KB a paper to embed (74 MB at
+# 50,000), the inventory's rows once the shuffle has 5 partitions, and every record from about
+# 35 on. A read task holds up to two blocks: 8 MB, up to 100 MB at 200 partitions.
+PIECE_BYTES = 256 << 10  # the least a block (or a shuffle piece of one) should hold
+MIN_BLOCK_BYTES = 4 << 20  # the least a read task gathers before it emits a block
+HELD_PAGE_BYTES = 128 << 10  # the least one page of the store's inventory comes to, as rows
+SMALL_BLOCKS_BYTES = 16 << 20  # papers to embed up to this size go in blocks of one actor call
 _FILE = 1 << 40  # order key: file number * _FILE + line (or record number) within the file
 KEEP_PROBLEMS = 10_000  # messages of skipped records kept for the summary; all are counted
 
@@ -76,19 +93,22 @@ def run_ray_ingest(
     problems = _Problems()
     for problem in planned.problems:
         problems.add(-1, str(problem))
-    pages = math.ceil(store.count() / GET_PAGE)
     writer = _Writer(store, progress(0) if progress else Progress(), settings.ray.write_papers)
     stages["plan_s"] = time.perf_counter() - started
     with ray_session(settings):
         stages["ray_init_s"] = time.perf_counter() - started - stages["plan_s"]
         mark = time.perf_counter()
+        pages = math.ceil(_store_job(settings, "count") / GET_PAGE)
         built = build_datasets(settings, planned.parts, pages, prune)
         stages["read_and_decide_s"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        streams = [d for d in built or () if d is not None]
+        # The decided rows in slices (their blocks are whole partitions); the embedded ones a
+        # block at a time (one actor call's papers, at most a few hundred).
+        rest, embedded = built or (None, None)
+        streams = [(d, n) for d, n in ((rest, ROWS_PER_BATCH), (embedded, None)) if d is not None]
         try:
-            for dataset in streams:
-                for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            for dataset, rows in streams:
+                for batch in dataset.iter_batches(batch_size=rows, batch_format="numpy"):
                     for row in _rows(batch):
                         _take(row, summary, problems, writer)
             summary.chunks_written = writer.finish()
@@ -96,9 +116,13 @@ def run_ray_ingest(
         except BaseException:
             writer.abandon()
             raise
+        mark = time.perf_counter()
+        # A new revision and its BM25 index when anything was written; else the index is only
+        # brought up to date (built when missing, free when current), as the local path does.
+        summary.chunks_in_store = _store_job(settings, "commit" if writer.started else "lexical")
+        stages["commit_s"] = time.perf_counter() - mark
     summary.skipped = problems.count
     summary.problems = problems.messages()
-    summary.chunks_in_store = store.count()
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
@@ -126,6 +150,40 @@ def _take(row: dict[str, Any], summary: IngestSummary, problems: _Problems,
             writer.replace(paper, texts, vectors, (records, sentences))
         elif todo == "metadata":
             writer.update_metadata(_paper(row["paper"]), int(row["held_chunks"]))
+
+
+def _store_job(settings: Settings, job: str) -> int:
+    """``job`` on the store, in a worker of this machine that runs it alone and exits: ``count``;
+    ``commit``, a new revision and its BM25 index; ``lexical``, the BM25 index brought up to the
+    store's revision. Returns the chunks in the store after it.
+
+    Both indexes grow with the store: embedded Chroma loads the collection's vector index into
+    the process that first reads it (even to count), and building BM25 reads every paper's
+    title and abstract. Done here, this process holds neither; the worker's exit gives the
+    memory back. It runs on this machine because the BM25 index is saved under ``home``, as
+    the local path saves it. Under Ray Client this process is not on the cluster: it runs here.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if ray.util.client.ray.is_connected():
+        return _run_store_job(settings, job)
+    task = ray.remote(
+        num_cpus=0,  # runs while the embedding actors may still hold every CPU
+        max_calls=1,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(
+            ray.get_runtime_context().get_node_id(), soft=False),
+    )(_run_store_job)
+    return int(ray.get(task.remote(_portable(settings), job)))
+
+
+def _run_store_job(settings: Settings, job: str) -> int:
+    store = PaperStore.open(settings)
+    if job == "commit":
+        store.commit()
+    elif job == "lexical":
+        store.lexical()
+    return store.count()
 
 
 @contextmanager
@@ -198,11 +256,19 @@ def build_datasets(
     portable = _portable(settings)
     size = sum(p.end - p.start for p in parts)
     partitions = max(2, min(200, size // (32 << 20) + held_pages // 4))
+    # The sort shuffle cuts each block it reads into one piece per partition.
+    block_bytes = max(MIN_BLOCK_BYTES, partitions * PIECE_BYTES)
+    groups = _groups(parts, block_bytes)
     sources = ray.data.from_items(
-        [asdict(p) for p in parts], override_num_blocks=max(1, len(parts))
-    ).map_batches(_read_parts, batch_size=1) if parts else None
-    held = ray.data.range(held_pages, override_num_blocks=max(1, held_pages)).map_batches(
-        _held_rows, batch_size=1, fn_kwargs={"settings": portable}
+        [{"parts": json.dumps([asdict(p) for p in g])} for g in groups],
+        override_num_blocks=len(groups),
+    ).map_batches(_read_parts, batch_size=1, fn_kwargs={"block_bytes": block_bytes}
+                  ) if parts else None
+    per_task = max(1, math.ceil(block_bytes / HELD_PAGE_BYTES))
+    tasks = [{"first": p, "count": min(per_task, held_pages - p)}
+             for p in range(0, held_pages, per_task)]
+    held = ray.data.from_items(tasks, override_num_blocks=max(1, len(tasks))).map_batches(
+        _held_rows, batch_size=1, fn_kwargs={"settings": portable, "block_bytes": block_bytes}
     ) if held_pages else None
     if sources is None and held is None:
         return None  # nothing to read, nothing held
@@ -212,13 +278,20 @@ def build_datasets(
         _decide, fn_kwargs={"prune": prune}, batch_format="numpy"
     ).materialize()
     rest = decided.map_batches(_select, fn_kwargs={"embed": False}, batch_format="numpy")
-    # Blocks of one actor call each, cut now: a repartition after the pool starts would wait
-    # for CPUs that the pool holds.
-    to_embed = decided.map_batches(
+    chosen = decided.map_batches(
         _select, fn_kwargs={"embed": True}, batch_format="numpy"
-    ).repartition(target_num_rows_per_block=settings.ray.batch_size).materialize()
-    if to_embed.count() == 0:
+    ).materialize()
+    papers, nbytes = chosen.count(), chosen.size_bytes() or 0
+    if papers == 0:
         return rest, None
+    # Blocks of one actor call each, cut now: a repartition after the pool starts would wait
+    # for CPUs that the pool holds. Past SMALL_BLOCKS_BYTES, blocks of several calls, each over
+    # PIECE_BYTES (see there).
+    calls = 1
+    if nbytes > SMALL_BLOCKS_BYTES:
+        calls = math.ceil(PIECE_BYTES * papers / nbytes / settings.ray.batch_size)
+    to_embed = chosen.repartition(
+        target_num_rows_per_block=settings.ray.batch_size * calls).materialize()
     embedded = to_embed.map_batches(
         _embedder_class(portable),
         compute=ray.data.ActorPoolStrategy(size=settings.ray.actors),
@@ -237,53 +310,76 @@ def _select(batch: dict[str, np.ndarray], embed: bool) -> dict[str, np.ndarray]:
 # -- reading (tasks) --------------------------------------------------------------------------
 
 
-def _read_parts(batch: dict[str, np.ndarray]) -> Iterator[dict[str, list[Any]]]:
-    """Rows of the parts in ``batch``, a few thousand at a time (a generator: Ray streams them)."""
-    rows = _Rows()
-    for i in range(len(batch["path"])):
-        part = Part(**{name: _plain(batch[name][i]) for name in batch})
-        base = part.file_no * _FILE
-        for seq, item in read_part(part):
-            if isinstance(item, Problem):
-                counted = item.reason.startswith("title has no letters")  # an entry, like local
-                rows.add(**_problem_row(base + seq, str(item), int(counted)))
-            else:
-                data = json.dumps(asdict(item), ensure_ascii=False)
-                rows.add(key=item.paper_id, kind="record", order=base + seq, data=data, n=1)
-            if len(rows) >= ROWS_PER_BLOCK:
-                yield rows.take()
-    if len(rows):
-        yield rows.take()
+def _groups(parts: Sequence[Part], block_bytes: int) -> list[list[Part]]:
+    """Parts in file order, in groups of at least ``block_bytes`` (but the last): one read task
+    each, so that small files make blocks of that size too."""
+    groups: list[list[Part]] = []
+    size = block_bytes
+    for part in parts:
+        if size >= block_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(part)
+        size += part.end - part.start
+    return groups
 
 
-def _held_rows(batch: dict[str, np.ndarray], settings: Settings) -> Iterator[dict[str, list[Any]]]:
-    """What the store holds, one page (``GET_PAGE`` chunks) per task: chunk counts per paper
-    and the hashes of chunk 0, as rows to meet the sources' rows in the groupby.
+def _read_parts(batch: dict[str, np.ndarray], block_bytes: int) -> Iterator[dict[str, list[Any]]]:
+    """Rows of the parts of each group in ``batch``, in blocks of ``block_bytes`` or more (a
+    generator: Ray streams them)."""
+    blocks = _Blocks(block_bytes)
+    for group in batch["parts"]:
+        for fields in json.loads(str(group)):
+            part = Part(**fields)
+            base = part.file_no * _FILE
+            for seq, item in read_part(part):
+                if isinstance(item, Problem):
+                    counted = item.reason.startswith("title has no letters")  # an entry
+                    row = _problem_row(base + seq, str(item), int(counted))
+                else:
+                    data = json.dumps(asdict(item), ensure_ascii=False)
+                    row = {"key": item.paper_id, "kind": "record", "order": base + seq,
+                           "data": data, "n": 1}
+                if (full := blocks.add(row)) is not None:
+                    yield full
+    yield from blocks.rest()
+
+
+def _held_rows(batch: dict[str, np.ndarray], settings: Settings,
+               block_bytes: int) -> Iterator[dict[str, list[Any]]]:
+    """What the store holds, pages (``GET_PAGE`` chunks) ``first`` to ``first + count`` per
+    task: chunk counts per paper and the hashes of chunk 0, as rows to meet the sources' rows
+    in the groupby, in blocks of ``block_bytes`` or more.
 
     All of these reads are done before the first write: the groupby waits for every input."""
     store = PaperStore.open(settings)
-    for page in batch["id"]:
-        offset = int(page) * GET_PAGE
-        rows = _Rows()
-        ids = store._call(store.collection.get, include=[], limit=GET_PAGE, offset=offset)["ids"]
-        counts: dict[str, int] = {}
-        for cid in ids:
-            pid = cid.rsplit("#", 1)[0]
-            counts[pid] = counts.get(pid, 0) + 1
-        for pid, n in counts.items():
-            rows.add(key=pid, kind="present", order=0, data="", n=n)
-        firsts = store._call(
-            store.collection.get,
-            where={"chunk": 0},
-            include=["metadatas"],
-            limit=GET_PAGE,
-            offset=offset,
-        )
-        for meta in firsts["metadatas"] or []:
-            data = json.dumps([meta["text_hash"], meta["meta_hash"], int(meta["n_chunks"])])
-            rows.add(key=str(meta["paper_id"]), kind="held", order=0, data=data, n=0)
-        if len(rows):
-            yield rows.take()
+    blocks = _Blocks(block_bytes)
+    for first, count in zip(batch["first"], batch["count"], strict=True):
+        for page in range(int(first), int(first) + int(count)):
+            offset = page * GET_PAGE
+            ids = store._call(store.collection.get, include=[], limit=GET_PAGE,
+                              offset=offset)["ids"]
+            counts: dict[str, int] = {}
+            for cid in ids:
+                pid = cid.rsplit("#", 1)[0]
+                counts[pid] = counts.get(pid, 0) + 1
+            rows = [{"key": pid, "kind": "present", "order": 0, "data": "", "n": n}
+                    for pid, n in counts.items()]
+            firsts = store._call(
+                store.collection.get,
+                where={"chunk": 0},
+                include=["metadatas"],
+                limit=GET_PAGE,
+                offset=offset,
+            )
+            for meta in firsts["metadatas"] or []:
+                data = json.dumps([meta["text_hash"], meta["meta_hash"], int(meta["n_chunks"])])
+                rows.append({"key": str(meta["paper_id"]), "kind": "held", "order": 0,
+                             "data": data, "n": 0})
+            for row in rows:
+                if (full := blocks.add(row)) is not None:
+                    yield full
+    yield from blocks.rest()
 
 
 # -- deciding (one call per paper id) -----------------------------------------------------------
@@ -443,14 +539,10 @@ class _Writer:
             self._flush()
 
     def finish(self) -> int:
-        """Writes what is left and commits (or, when nothing changed, brings BM25 up to date)."""
+        """Writes what is left; the caller commits (``started``: something was written)."""
         self._flush()
         self._landed()
         self.pool.shutdown()
-        if self.started:
-            self.store.commit()
-        else:
-            self.store.lexical()
         self.bar.close()
         return self.written
 
@@ -541,6 +633,33 @@ class _Rows:
         return out
 
 
+class _Blocks:
+    """Rows gathered into blocks of at least ``size`` bytes, the last one too when there are
+    that many: a full block waits until the next one fills, so that a short tail joins it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.rows = _Rows()
+        self.bytes = 0
+        self.full: dict[str, list[Any]] | None = None
+
+    def add(self, row: dict[str, Any]) -> dict[str, list[Any]] | None:
+        """Adds ``row``; returns a block to emit, or None."""
+        self.rows.add(**row)
+        self.bytes += len(row["key"]) + len(row["data"]) + 32
+        if self.bytes < self.size:
+            return None
+        out, self.full, self.bytes = self.full, self.rows.take(), 0
+        return out
+
+    def rest(self) -> list[dict[str, list[Any]]]:
+        tail = self.rows.take() if len(self.rows) else None
+        full, self.full = self.full, None
+        if full is None or tail is None:
+            return [b for b in (full, tail) if b is not None]
+        return [{name: full[name] + tail[name] for name in full}]
+
+
 def _problem_row(order: int, text: str, entries: int) -> dict[str, Any]:
     # Each skipped record is its own group: its key is unique.
     return {"key": f"!{order}:{text[:200]}", "kind": "problem", "order": order, "data": text,
@@ -555,10 +674,6 @@ def _rows(batch: dict[str, np.ndarray]) -> Iterator[dict[str, Any]]:
 
 def _paper(data: Any) -> Paper:
     return Paper(**json.loads(str(data)))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def _portable(settings: Settings) -> Settings:
