@@ -490,8 +490,9 @@ _ASKED_THING = re.compile(
 # to two words before it (no word list tells a noun from the verb after it; plurals end in s).
 _COUNTED = re.compile(r"\bhow many\s+((?:[A-Za-z][\w-]*\s+){0,2}?[A-Za-z][\w-]*s)\b",
                       re.IGNORECASE)
-# "how many times faster", "how many papers": not a count one abstract gives.
-_NOT_COUNTED = frozenset("times papers works studies articles people researchers".split())
+# "how many times faster", "how many papers": not a count one abstract gives. ("How many people
+# took part in X's study" is one: a question counted here names a paper.)
+_NOT_COUNTED = frozenset("times papers works studies articles".split())
 # Words that ask what a paper does or claims, which every abstract says in its own words; and
 # words that cannot head a thing asked for.
 _NOT_A_THING = frozenset("""

@@ -374,8 +374,9 @@ def _approach_and_result(view: View, naming_lift: float, for_row: bool = False
 _FUNCTION_WORDS = frozenset(
     "a an and are as at be by for from in into is it its of on or our paper propose proposes "
     "proposed introduce introduces introduced present presents presented novel new called named "
-    "termed dubbed response address limitations these this that those the to we which with work "
-    "method approach framework model models system technique".split())
+    "termed dubbed response address addresses tackle overcome solve limitations limitation issues "
+    "issue challenges challenge problem problems gap these this that those the to we which with "
+    "work method approach framework model models system technique".split())
 
 
 def _bare(view: View, s: Sentence) -> bool:
