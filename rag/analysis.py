@@ -97,6 +97,18 @@ _NUMBER = r"\d[\d,.]*\s*"
 # Details a question can ask about a paper that an abstract may or may not report. Each says how
 # an abstract reports it; a paper whose abstract does not is answered "in part".
 DETAILS: tuple[_DetailKind, ...] = (
+    _DetailKind("context length", _re(r"\bcontext (?:length|window|size)s?\b|\bsequence lengths?\b|"
+                                      r"\bmax(?:imum)? (?:input |sequence |context )?length\b"),
+                "the context length it uses",
+                _re(r"\d[\d,.]*\s*[km]?\s*(?:-\s*)?tokens?\b|\b\d+\s*k\b|(?:context|sequence) "
+                    r"(?:length|window|size)s? (?:of|up to|=)\s*\d|\b(?:512|1024|2048|4096|8192|"
+                    r"16384|32768|65536|131072)\b|\bmillion[- ]tokens?\b")),
+    _DetailKind("implementation", _re(r"\b(?:implemented|written|coded|programmed) in\b|"
+                                      r"\bprogramming languages?\b|\b(?:which|what) (?:\S+ )?"
+                                      r"librar(?:y|ies)\b"),
+                "how it is implemented",
+                _re(r"\b(?:python|pytorch|tensorflow|jax|keras|c\+\+|cuda|triton|rust|java|julia|"
+                    r"matlab|scikit-learn|numpy|hugging ?face|librar(?:y|ies))\b")),
     _DetailKind("learning rate", _re(r"\blearning[- ]rates?\b|\blr\b"),
                 "the learning rate it used",
                 _re(r"learning[- ]rates? (?:of|=|is|was|set)|\blr\s*=|\d(?:e-\d+)")),
@@ -130,7 +142,8 @@ DETAILS: tuple[_DetailKind, ...] = (
                     # "a single GPU" says what kind of hardware, unless a model was asked for
                     r"\b(?:single|commodity|consumer|multiple|\d+) (?:gpus?|cpus?)\b")),
     _DetailKind("base model", _re(r"\b(?:which|what) (?:base|backbone|foundation|pre-?trained|"
-                                  r"underlying|teacher|starting|initial) (?:language )?models?\b|"
+                                  r"underlying|teacher|starting|initial|open[- ]source|"
+                                  r"open[- ]weights?) (?:language )?(?:models?|llms?)\b|"
                                   r"\b(?:initiali[sz]ed|fine-?tuned|distilled|built) (?:on|from) "
                                   r"(?:which|what)\b|\bwhich model (?:is|was) \w+ "
                                   r"(?:built|based) on\b"),
@@ -197,6 +210,62 @@ DETAILS: tuple[_DetailKind, ...] = (
 )
 
 
+# A measure asked for in a unit ("latency in milliseconds", "how many GB", "nuscenes fps"): given
+# only where the abstract writes a number in that unit, whatever else it says about the measure.
+@dataclass(frozen=True)
+class _Unit:
+    family: str  # how the answer names it: "a figure in milliseconds or seconds"
+    asked: str  # the unit words as a question writes them (regex alternatives)
+    given: re.Pattern[str]  # a number in that unit, as an abstract writes it
+
+
+_NUM = r"\d[\d,.]*\s*(?:-\s*)?"
+UNITS: tuple[_Unit, ...] = (
+    _Unit("a time in seconds or milliseconds",
+          r"(?:milli|micro|nano)?seconds?|ms|µs|secs?|minutes?|mins?",
+          _re(_NUM + r"(?:(?:milli|micro|nano)-?seconds?|ms|µs|us|ns|seconds?|secs?|s|"
+              r"minutes?|mins?|hours?|hrs?|h)\b")),
+    _Unit("an amount of memory in bytes (GB, MB)",
+          r"[gmtk]i?b|gigabytes?|megabytes?|terabytes?|bytes",
+          _re(_NUM + r"(?:[gmtkp]i?b|gigabytes?|megabytes?|terabytes?|bytes)\b")),
+    _Unit("a rate in frames per second", r"fps|frames per second|hz|hertz",
+          _re(_NUM + r"(?:fps|frames? per second|frames?/s|k?hz|hertz)\b")),
+    _Unit("a throughput in items per second",
+          r"(?:tokens|queries|requests|samples|images)(?: per second|/s)|tok/s|qps|rps",
+          _re(_NUM + r"(?:[km]\s*)?(?:tokens|queries|requests|samples|images|tok)"
+              r"(?: per second|/s|/sec)|" + _NUM + r"(?:qps|rps)\b")),
+    _Unit("a length in tokens", r"tokens",
+          _re(_NUM + r"(?:[kmb]\s*)?(?:-\s*)?tokens?\b|\b\d+\s*k\b(?:\s*(?:context|length|"
+              r"window|sequences?))?")),
+    _Unit("a resolution in pixels", r"pixels|resolution",
+          _re(r"\d{2,5}\s*[x×]\s*\d{2,5}|\b\d{3,4}p\b|\b[1-8]k\b|" + _NUM +
+              r"(?:mega)?pixels?\b")),
+    _Unit("an amount in dollars", r"dollars?|usd|cents?|\$",
+          _re(r"\$\s?\d|" + _NUM + r"(?:[kmb]\s*)?(?:dollars|usd|cents|eur)\b")),
+)
+
+
+def _unit(question: str) -> Detail | None:
+    """A measure asked for in a unit: "how many GB", "... in milliseconds", "what resolution",
+    or the unit in a terse query ("fuller nuscenes inference fps")."""
+    terse = not _QUESTION_FORM.search(question) and len(question.split()) <= 10
+    for unit in UNITS:
+        words = rf"(?:{unit.asked})"
+        # "in UNIT" closing the question or a clause; "how many UNIT" only for a unit that is
+        # no count of things ("how many tokens does X drop" asks a count, read elsewhere).
+        asked = rf"\bin {words}\s*(?:[?.!]\s*$|,|$)"
+        if unit.family == "a resolution in pixels":
+            asked += r"|\b(?:what|which) (?:\w+ )?resolution\b"
+        if unit.family not in ("a length in tokens", "a time in seconds or milliseconds"):
+            asked += rf"|\bhow many {words}(?![\w-])"
+        # (not a rate's denominator: "dollars per million tokens" asks no length in tokens)
+        if re.search(asked, question, re.IGNORECASE) or (terse and re.search(
+                rf"(?<!\bper )(?<!\bper million )(?<!\bper thousand )(?<![\w-]){words}(?![\w-])",
+                question, re.IGNORECASE)):
+            return Detail("unit", unit.family, term=unit.family)
+    return None
+
+
 @dataclass(frozen=True)
 class _Span:
     start: int  # index of the first token
@@ -239,7 +308,16 @@ class Analyzer:
             named.append(item)
         named = _without_aliases(question, named)
         salient, unknown = self._salient(words)
-        detail = self._detail(question) or self._asked_of_named(question, named)
+        # Every detail the question asks ("which base LLM ..., and how big is it?"): the answer
+        # is partial when any one is missing.
+        details = [d for d in (*self._details(question), _unit(question)) if d is not None]
+        choice = _choice(question, named) if any(n.defined_by for n in named) else None
+        if choice is not None:  # "is KIVI written in Python or Java": the options say it all
+            details = [choice, *(d for d in details if d.kind != "implementation")]
+        if not details:
+            asked = self._asked_of_named(question, named)
+            details = [asked] if asked is not None else []
+        detail = details[0] if details else None
         if detail is not None and detail.options:
             # "is KIVI written in Python or Java": the options are what is asked of KIVI, not
             # items to compare with it (nor names whose absence is the answer's news)
@@ -251,6 +329,7 @@ class Analyzer:
             salient=salient,
             unknown_terms=unknown,
             detail=detail,
+            details=details,
             form=self._form(question, named),
         )
 
@@ -415,15 +494,16 @@ class Analyzer:
         return None
 
     @staticmethod
-    def _detail(question: str) -> Detail | None:
-        """The detail the question asks for: a detail term the question asks about ("what
-        learning rate", "how many GPUs", a terse "KOALA training cost in GPU hours"), not one it
+    def _details(question: str) -> list[Detail]:
+        """The details the question asks for: detail terms the question asks about ("what
+        learning rate", "how many GPUs", a terse "KOALA training cost in GPU hours"), not ones it
         merely uses ("models fine-tuned with different hyperparameters")."""
+        out = []
         for kind in DETAILS:
             found = kind.asked.search(question)
             if found and _asks(question, found):
-                return Detail(kind.kind, kind.words)
-        return None
+                out.append(Detail(kind.kind, kind.words))
+        return out
 
     def _asked_of_named(self, question: str, named: list[NamedItem]) -> Detail | None:
         """A measure or property asked of a named paper, beyond the kinds in ``DETAILS``:
@@ -452,7 +532,32 @@ class Analyzer:
             stem = self._stem_of(words[-1])
             return Detail("asked", f"its {' '.join(words).casefold()}",
                           term=stem[:max(4, len(stem) - 2)])
-        return _choice(question)
+        return _choice(question, named) or self._terse_terms(question, named)
+
+    def _terse_terms(self, question: str, named: list[NamedItem]) -> Detail | None:
+        """A terse query of one named paper and key words ("lora-sp glue score"): a key word
+        the paper's title and abstract never use is a thing the corpus does not say of it."""
+        if _QUESTION_FORM.search(question) or len(question.split()) > 8:
+            return None
+        defined = [n for n in named if n.defined_by]
+        if len(defined) != 1:
+            return None
+        name_words = {w.casefold() for n in named for w in _TOKEN.findall(n.text)}
+        words = [w for w in (_strip_possessive(m) for m in _TOKEN.findall(question))
+                 if w.casefold() not in name_words | _QUESTION_WORDS | _NOT_A_THING | _NOT_ASKED
+                 and len(w) >= 3 and not w.isdigit()]
+        texts = [f"{p.title} {p.abstract}".replace("-", "") for pid in defined[0].defined_by
+                 if (p := self.papers.get(pid)) is not None]
+        common = _COMMON_SHARE * self.lexical.n_docs
+        for word in words:
+            stem = self._stem_of(word.replace("-", ""))
+            if self.lexical.doc_freq(stem) > common:
+                continue  # "llm", "dataset": vocabulary an abstract may put in other words
+            term = stem[:max(4, len(stem) - 2)]
+            if texts and not any(re.search(rf"(?<![A-Za-z]){re.escape(term)}", t, re.IGNORECASE)
+                                 for t in texts):
+                return Detail("asked", f"its {' '.join(words).casefold()}", term=term)
+        return None
 
     def _stem_of(self, word: str) -> str:
         return next((stem for _, stem in self.lexical.terms(word)), word.casefold())
@@ -473,6 +578,7 @@ class Analyzer:
 
 
 _WH = re.compile(r"\b(?:what|which|how|when|who|whose|where|list|give|tell)\b", re.IGNORECASE)
+_PREDICATE = re.compile(r"(?:implemented|written|coded|programmed) in\b", re.IGNORECASE)
 _QUESTION_FORM = re.compile(r"\b(?:what|which|how|when|who|whose|where|why|does|do|did|is|are|"
                             r"was|were|can|could|should)\b", re.IGNORECASE)
 
@@ -488,10 +594,17 @@ _ASKED_THING = re.compile(
     r"(?=[?,.;:]|$|" + _ENDS_THING + ")", re.IGNORECASE)
 # "how many human annotators labelled ...": the counted thing is the first plural noun, with up
 # to two words before it (no word list tells a noun from the verb after it; plurals end in s).
-_COUNTED = re.compile(r"\bhow many\s+((?:[A-Za-z][\w-]*\s+){0,2}?[A-Za-z][\w-]*s)\b",
-                      re.IGNORECASE)
+_COUNTED = re.compile(r"\bhow many\s+((?:[A-Za-z][\w-]*\s+){0,2}?(?:[A-Za-z][\w-]*s|people|"
+                      r"persons|men|women|children|data|criteria|phenomena))\b", re.IGNORECASE)
 # "how many times faster", "how many papers": not a count one abstract gives. ("How many people
 # took part in X's study" is one: a question counted here names a paper.)
+# A key word of a terse query used by more than this share of the papers is vocabulary, not a
+# thing asked for ("llm" in 171 of 624 abstracts, "dataset" in 158; "glue" in 8).
+_COMMON_SHARE = 0.1
+# Words of a terse query that ask for the paper itself, not a thing in it ("kivi code").
+_NOT_ASKED = frozenset("""code github repo repository link pdf summary summarize summarise
+    explained explain explanation overview tldr eli5 pros cons review intro introduction
+    abstract details detail info information number numbers count amount total""".split())
 _NOT_COUNTED = frozenset("times papers works studies articles".split())
 # Words that ask what a paper does or claims, which every abstract says in its own words; and
 # words that cannot head a thing asked for.
@@ -527,6 +640,8 @@ def _without_aliases(question: str, named: list[NamedItem]) -> list[NamedItem]:
 def _asks(question: str, found: re.Match[str]) -> bool:
     if _WH.match(found.group(0)):
         return True
+    if _PREDICATE.match(found.group(0)):
+        return True  # "Is X implemented in Python": the detail is what the question asks
     before = question[: found.start()].split()[-5:]
     if _WH.search(" ".join(before)):
         return True
@@ -536,19 +651,27 @@ def _asks(question: str, found: re.Match[str]) -> bool:
 # "is X written in Python or Java", "does X run on GPUs or CPUs?": a yes/no question that
 # ends offering two options.
 _CHOICE = re.compile(r"^(?:is|are|was|were|does|do|did|can|could|will|would|has|have)\b.*?"
-                     r"\b([\w+#.-]+) or ([\w+#.-]+)\s*\??\s*$", re.IGNORECASE)
+                     r"\b([\w+#.-]+),? or (?:only |just |also |rather |instead )?([\w+#.-]+)"
+                     r"\s*\??\s*$", re.IGNORECASE)
+# The same offered in a terse query: "smartrag rl algorithm ppo or dpo".
+_TERSE_CHOICE = re.compile(r"^.*?\b([\w+#.-]+) or ([\w+#.-]+)\s*\??\s*$", re.IGNORECASE)
 # A count as an abstract writes it: digits, or a number word.
 _COUNT = (r"(?:\d[\d,.]*\s*(?:[kmb]\b|thousand|million|billion)?|two|three|four|five|six|"
           r"seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)")
 
 
-def _choice(question: str) -> Detail | None:
+def _choice(question: str, named: list[NamedItem]) -> Detail | None:
     found = _CHOICE.match(question.strip())
+    if found is None and not _QUESTION_FORM.search(question) and len(question.split()) <= 10:
+        found = _TERSE_CHOICE.match(question.strip())
     if found is None:
         return None
     options = tuple(o.strip(".").casefold() for o in found.groups())
     if any(o in _NOT_A_THING or len(o) < 2 for o in options):
         return None
+    defined = {n.text.casefold() for n in named if n.defined_by}
+    if all(o in defined for o in options):
+        return None  # "kivi or scissorhands": two papers side by side, not a choice
     said = [o.strip(".") for o in found.groups()]
     return Detail("choice", f"whether it is {said[0]} or {said[1]}", options=options)
 
@@ -559,10 +682,13 @@ def detail_given(detail: Detail, paper: StoredPaper) -> bool:
     if detail.kind == "choice":
         return any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", text, re.IGNORECASE)
                    for o in detail.options)
+    if detail.kind == "unit":
+        unit = next(u for u in UNITS if u.family == detail.term)
+        return bool(unit.given.search(text))
     if detail.kind == "asked" and detail.counted:
         # "12 human annotators", "annotated by three experts", "number of annotators is 5"
         term = re.escape(detail.term)
-        return bool(re.search(rf"\b{_COUNT}[\s-]*(?:[\w-]+\s+){{0,3}}?{term}|"
+        return bool(re.search(rf"\b{_COUNT}[\s-]*(?:[\w()-]+\s+){{0,8}}?{term}|"
                               rf"(?<![A-Za-z]){term}\w*\s+(?:of|=|:|is|was|were|are)\s+"
                               rf"(?:about |around |over |up to |nearly )?{_COUNT}\b",
                               text, re.IGNORECASE))

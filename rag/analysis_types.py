@@ -59,7 +59,8 @@ class QuestionAnalysis:
     names: list[NamedItem] = field(default_factory=list)
     salient: list[tuple[str, float]] = field(default_factory=list)  # (term, idf), rarest first
     unknown_terms: list[str] = field(default_factory=list)  # salient terms no paper contains
-    detail: Detail | None = None
+    detail: Detail | None = None  # the first of ``details``
+    details: list[Detail] = field(default_factory=list)  # every detail asked for
     form: Form = "open"
 
     @property

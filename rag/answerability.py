@@ -44,7 +44,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from paperchat.rag.analysis import detail_given, english_zipf
-from paperchat.rag.analysis_types import Decision, QuestionAnalysis, Shape
+from paperchat.rag.analysis_types import Decision, Detail, QuestionAnalysis, Shape
 
 if TYPE_CHECKING:
     from paperchat.ingest.lexical import LexicalIndex
@@ -85,10 +85,9 @@ def features(analysis: QuestionAnalysis, evidence: Evidence, lexical: LexicalInd
         analysis.question)})
     ids = [p.paper_id for p in papers]
     detail_missing = 0.0
-    if analysis.detail is not None and papers:
+    if analysis.details and papers:
         about = _about(analysis, ids)
-        detail_missing = float(not any(
-            detail_given(analysis.detail, catalog[pid]) for pid in about if pid in catalog))
+        detail_missing = float(_missing_detail(analysis, about, catalog) is not None)
     unknown = set(analysis.unknown_terms)
     return {
         "dense": float(evidence.best_dense),
@@ -103,6 +102,15 @@ def features(analysis: QuestionAnalysis, evidence: Evidence, lexical: LexicalInd
         "names_unknown": float(min(2, len(analysis.unknown_names))),
         "detail_missing": detail_missing,
     }
+
+
+def _missing_detail(analysis: QuestionAnalysis, about: list[str],
+                    catalog: dict[str, StoredPaper]) -> Detail | None:
+    """The first detail asked for that none of the ``about`` papers' abstracts gives."""
+    for detail in analysis.details or ([analysis.detail] if analysis.detail else []):
+        if not any(detail_given(detail, catalog[pid]) for pid in about if pid in catalog):
+            return detail
+    return None
 
 
 def _about(analysis: QuestionAnalysis, ids: list[str]) -> list[str]:
@@ -184,12 +192,13 @@ def decide(
             return _partial(base, missing, f"The corpus may not cover this question. {reason} "
                             "What the closest papers say:")
         return _declined(base, missing, reason)
-    if values.get("detail_missing") and analysis.detail is not None:
-        about = _about(analysis, [p.paper_id for p in evidence.papers])
+    about = _about(analysis, [p.paper_id for p in evidence.papers])
+    detail = _missing_detail(analysis, about, catalog) if values.get("detail_missing") else None
+    if detail is not None:
         titles = [_short(catalog[pid]) for pid in about[:2] if pid in catalog]
         whose = " and ".join(titles) or "the closest papers"
-        return _partial(base, [analysis.detail.words],
-                        f"The abstract of {whose} does not give {analysis.detail.words}; "
+        return _partial(base, [detail.words],
+                        f"The abstract of {whose} does not give {detail.words}; "
                         "what it reports:")
     return base
 
