@@ -182,12 +182,15 @@ def test_detail_near_miss_rows_ask_about_corpus_papers_for_an_absent_detail() ->
 
 # test-119 onwards is written blind, test only (README, "Blind test batch"): test-119..154 hold
 # 24 unanswerable rows, 6 per kind, and 12 answerable ones; test-155..214 (the second batch)
-# 30 detail near-misses, 15 topic near-misses and 15 answerable detail questions. The rows
+# 30 detail near-misses, 15 topic near-misses and 15 answerable detail questions; test-215..283
+# (the third) 30 detail near-misses, 14 topic near-misses and 25 answerable rows. The rows
 # written for both splits before them are still split evenly.
 BLIND_TEST_FROM = 119
 BLIND_SECOND_FROM = 155
+BLIND_THIRD_FROM = 215
 BLIND_PER_KIND = 6
 BLIND_SECOND = {"detail_near_miss": 30, "topic_near_miss": 15}
+BLIND_THIRD = {"detail_near_miss": 30, "topic_near_miss": 14}
 
 
 def _blind(row: dict) -> bool:
@@ -198,13 +201,16 @@ def test_unanswerable_split_evenly() -> None:
     counts = [sum(r["type"] == "unanswerable" and not _blind(r) for r in load(s)) for s in SPLITS]
     assert abs(counts[0] - counts[1]) <= 1, counts
     def batch(row: dict) -> int:
-        return 2 if int(row["id"].split("-")[1]) >= BLIND_SECOND_FROM else 1
+        n = int(row["id"].split("-")[1])
+        return 3 if n >= BLIND_THIRD_FROM else 2 if n >= BLIND_SECOND_FROM else 1
 
     blind = [r for r in load("test") if _blind(r) and r["type"] == "unanswerable"]
     first = Counter(r["unanswerable_kind"] for r in blind if batch(r) == 1)
     second = Counter(r["unanswerable_kind"] for r in blind if batch(r) == 2)
     assert first == {kind: BLIND_PER_KIND for kind in KINDS}, first
     assert second == BLIND_SECOND, second
+    third = Counter(r["unanswerable_kind"] for r in blind if batch(r) == 3)
+    assert third == BLIND_THIRD, third
 
 
 def test_key_facts_appear_in_gold_abstracts() -> None:
