@@ -109,7 +109,8 @@ DETAILS: tuple[_DetailKind, ...] = (
                 "how it is implemented",
                 _re(r"\b(?:python|pytorch|tensorflow|jax|keras|c\+\+|cuda|triton|rust|java|julia|"
                     r"matlab|scikit-learn|numpy|hugging ?face|librar(?:y|ies))\b")),
-    _DetailKind("learning rate", _re(r"\blearning[- ]rates?\b|\blr\b"),
+    _DetailKind("learning rate", _re(r"\blearning[- ]rates?\b(?![- ]?(?:schedul|warm|decay))|"
+                                    r"\blr\b"),
                 "the learning rate it used",
                 _re(r"learning[- ]rates? (?:of|=|is|was|set)|\blr\s*=|\d(?:e-\d+)")),
     _DetailKind("hyperparameters", _re(r"\bhyper-?param\w*|\bwarm-?up(?: steps?)?\b|\bepochs?\b|"
@@ -189,7 +190,8 @@ DETAILS: tuple[_DetailKind, ...] = (
                 _re(_NUMBER + r"(?:[kmbt]\b|million|billion|trillion)|\d+\s*layers|"
                     r"\d+\s*(?:attention )?heads")),
     _DetailKind("authors", _re(r"\bwho (?:wrote|are the authors|authored|developed|created|"
-                               r"proposed)\b|\bauthors?\b|\baffiliat\w*|\bwhich (?:lab|labs|"
+                               r"proposed)\b|\bauthors?(?:'s)?\b(?=\s*(?:of|are|were|is|was|list|names?|"
+                               r"affiliations?)\b|\s*[?.]?\s*$)|\baffiliat\w*|\bwhich (?:lab|labs|"
                                r"university|universities|company|companies|institution|"
                                r"institutions|organi[sz]ations?|team|group)\b"),
                 "its authors or their affiliations",
@@ -502,7 +504,8 @@ class Analyzer:
         for kind in DETAILS:
             found = kind.asked.search(question)
             if found and _asks(question, found):
-                out.append(Detail(kind.kind, kind.words))
+                out.append(Detail(kind.kind, kind.words,
+                                  relative=bool(_SAVES.search(question))))
         return out
 
     def _asked_of_named(self, question: str, named: list[NamedItem]) -> Detail | None:
@@ -601,10 +604,17 @@ _COUNTED = re.compile(r"\bhow many\s+((?:[A-Za-z][\w-]*\s+){0,2}?(?:[A-Za-z][\w-
 # A key word of a terse query used by more than this share of the papers is vocabulary, not a
 # thing asked for ("llm" in 171 of 624 abstracts, "dataset" in 158; "glue" in 8).
 _COMMON_SHARE = 0.1
+# A question about what a method saves or cuts asks a relative result, which an abstract gives as
+# a percentage or a factor ("reduces training time by 22%"), not in hours or GPU-days.
+_SAVES = re.compile(r"\b(?:sav(?:e|es|ed|ing|ings)|reduc\w*|cut(?:s|ting)?|lower\w*|less|fewer|"
+                    r"faster|speed-?ups?|shorten\w*)\b", re.IGNORECASE)
+_RELATIVE = re.compile(r"\d[\d.,]*\s*(?:%|x\b|×|times\b|-fold\b)|\bpercent", re.IGNORECASE)
+_RELATIVE_KINDS = frozenset({"compute", "duration", "parameters", "dataset"})
 # Words of a terse query that ask for the paper itself, not a thing in it ("kivi code").
 _NOT_ASKED = frozenset("""code github repo repository link pdf summary summarize summarise
     explained explain explanation overview tldr eli5 pros cons review intro introduction
-    abstract details detail info information number numbers count amount total""".split())
+    abstract details detail info information number numbers count amount total savings saving
+    reduction reductions""".split())
 _NOT_COUNTED = frozenset("times papers works studies articles".split())
 # Words that ask what a paper does or claims, which every abstract says in its own words; and
 # words that cannot head a thing asked for.
@@ -695,6 +705,8 @@ def detail_given(detail: Detail, paper: StoredPaper) -> bool:
     if detail.kind == "asked":
         return bool(re.search(rf"(?<![A-Za-z]){re.escape(detail.term)}", text, re.IGNORECASE))
     kind = next(k for k in DETAILS if k.kind == detail.kind)
+    if detail.relative and detail.kind in _RELATIVE_KINDS and _RELATIVE.search(paper.abstract):
+        return True  # "how much training time does X save": "by 22%", "3x faster"
     if detail.kind == "authors":
         return bool(paper.authors)
     if detail.kind == "date":

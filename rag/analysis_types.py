@@ -49,6 +49,9 @@ class Detail:
     counted: bool = False
     # kind "choice" ("is X written in Python or Java"): the options; given when one is named
     options: tuple[str, ...] = ()
+    # the question asks what a method saves ("how much training time does X save"): a
+    # percentage or factor in the abstract gives it
+    relative: bool = False
 
 
 @dataclass

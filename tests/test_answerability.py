@@ -12,7 +12,7 @@ import pytest
 from paperchat.ingest.lexical import LexicalIndex
 from paperchat.ingest.names import NameIndex, paper_names
 from paperchat.ingest.store import StoredPaper
-from paperchat.rag.analysis import Analyzer
+from paperchat.rag.analysis import Analyzer, detail_given
 from paperchat.rag.answerability import CoverageModel
 from paperchat.rag.engine import Engine
 from paperchat.settings import Settings
@@ -147,6 +147,30 @@ def test_the_detail_asked_for_is_recognised_only_when_asked(
         analyzer: Analyzer, question: str, detail: str | None) -> None:
     found = analyzer.analyze(question).detail
     assert (found.kind if found else None) == detail
+
+
+def test_a_detail_word_the_question_only_uses_is_not_asked(analyzer: Analyzer) -> None:
+    def kinds(question: str) -> list[str]:
+        return [d.kind for d in analyzer.analyze(question).details]
+
+    assert "authors" not in kinds("On which GPUs did the KIVI authors run it?")
+    assert "authors" in kinds("Who are the authors of KIVI?")
+    assert "learning rate" not in kinds("What learning-rate schedule does KIVI use?")
+
+
+def test_every_detail_asked_must_be_given(analyzer: Analyzer) -> None:
+    asked = analyzer.analyze("Which base model is TinySAM built on, and how many parameters?")
+    assert [d.kind for d in asked.details] == ["base model", "parameters"]
+    paper = StoredPaper("p4", "TinySAM", "TinySAM is distilled from SAM.")  # no size given
+    assert detail_given(asked.details[0], paper) and not detail_given(asked.details[1], paper)
+
+
+def test_a_saving_asked_for_is_given_by_a_percentage_or_factor(analyzer: Analyzer) -> None:
+    saves = analyzer.analyze("How much training time does KIVI save?").details
+    took = analyzer.analyze("How much training time did KIVI take?").details
+    assert [d.kind for d in saves] == [d.kind for d in took] == ["compute"]
+    paper = StoredPaper("p1", "KIVI", "KIVI cuts training time by 22% on one GPU.")
+    assert detail_given(saves[0], paper) and not detail_given(took[0], paper)
 
 
 @pytest.mark.parametrize(("question", "form"), [
