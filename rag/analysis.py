@@ -162,7 +162,8 @@ DETAILS: tuple[_DetailKind, ...] = (
                                r"\S+(?: \S+)? (?:take|run)\b"),
                 "its training compute or time",
                 _re(_NUMBER + r"(?:gpu|tpu)[- ]?(?:hours?|days?)|" + _NUMBER +
-                    r"(?:hours|days|weeks)\b|\$\s?\d|" + _NUMBER + r"(?:peta|exa|zetta)?flops")),
+                    r"(?:seconds|minutes|hours|days|weeks)\b|\$\s?\d|" + _NUMBER +
+                    r"(?:peta|exa|zetta)?flops")),
     _DetailKind("duration", _re(r"\bhow long (?:did|does|do|was|were|is|are|will|would)\b(?! "
                                 r"(?:the |its )?(?:context|sequence|input|prompt|document|"
                                 r"text|video|output)s?\b)|\bfor how long\b|\bhow many "
@@ -608,7 +609,7 @@ _COMMON_SHARE = 0.1
 # a percentage or a factor ("reduces training time by 22%"), not in hours or GPU-days.
 _SAVES = re.compile(r"\b(?:sav(?:e|es|ed|ing|ings)|reduc\w*|cut(?:s|ting)?|lower\w*|less|fewer|"
                     r"faster|speed-?ups?|shorten\w*)\b", re.IGNORECASE)
-_RELATIVE = re.compile(r"\d[\d.,]*\s*(?:%|x\b|×|times\b|-fold\b)|\bpercent", re.IGNORECASE)
+_RELATIVE = re.compile(r"\d[\d.,]*\s*(?:\\?%|x\b|×|times\b|-fold\b)|\bpercent", re.IGNORECASE)
 _RELATIVE_KINDS = frozenset({"compute", "duration", "parameters", "dataset"})
 # Words of a terse query that ask for the paper itself, not a thing in it ("kivi code").
 _NOT_ASKED = frozenset("""code github repo repository link pdf summary summarize summarise

@@ -171,6 +171,10 @@ def test_a_saving_asked_for_is_given_by_a_percentage_or_factor(analyzer: Analyze
     assert [d.kind for d in saves] == [d.kind for d in took] == ["compute"]
     paper = StoredPaper("p1", "KIVI", "KIVI cuts training time by 22% on one GPU.")
     assert detail_given(saves[0], paper) and not detail_given(took[0], paper)
+    latex = StoredPaper("p1", "KIVI", "KIVI cuts training time by 41.5\\% on one GPU.")
+    assert detail_given(saves[0], latex)  # the corpus's LaTeX residue: "41.5\%"
+    minutes = StoredPaper("p1", "KIVI", "KIVI is trained in less than 10 minutes on one A100.")
+    assert detail_given(took[0], minutes)
 
 
 @pytest.mark.parametrize(("question", "form"), [
