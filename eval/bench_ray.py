@@ -4,6 +4,8 @@ peak memory as the corpus grows. Writes benchmarks/ray.json, benchmarks/ray_scal
 the section between the ray-bench markers of BENCHMARKS.md.
 
     python -m paperchat.eval.bench_ray --records 400 --rss-sizes 2000,20000
+    python -m paperchat.eval.bench_ray --only-memory --rss-sizes "" \
+        --first-server-sizes 1000,3000,10000
 """
 
 from __future__ import annotations
@@ -106,6 +108,13 @@ class _Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def peak_rss_mb(self) -> float:
+        """The server process's peak resident memory so far (VmHWM), in MB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait()
@@ -175,7 +184,8 @@ def sample():
         time.sleep(0.05)
 
 threading.Thread(target=sample, daemon=True).start()
-settings = Settings(home=sys.argv[1]).with_overrides(ingest={"engine": "ray"})
+settings = Settings(home=sys.argv[1], chroma_url=sys.argv[4]).with_overrides(
+    ingest={"engine": "ray"})
 started = time.perf_counter()
 if sys.argv[3] == "first":  # an empty store: everything up to the embedding, then stop
     from paperchat.ingest import ray_ingest
@@ -199,14 +209,17 @@ print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_max
 """
 
 
-def driver_peak(home: Path, source: Path, run: str = "ingest") -> dict[str, Any]:
+def driver_peak(home: Path, source: Path, run: str = "ingest",
+                chroma_url: str = "") -> dict[str, Any]:
     """Peak memory of the driver process alone (not Ray's workers), printed by the process
     itself at the end of a `--engine ray` ingest: its ru_maxrss, and the peaks of its private
     (RssAnon) and shared (RssShmem: pages of Ray's object store it has read) resident memory,
     sampled every 50 ms. ``run="first"``: a first ingest into an empty store, stopped where the
-    embedding would start (reading, the shuffle, the diff, the blocks to embed cut and kept)."""
+    embedding would start (reading, the shuffle, the diff, the blocks to embed cut and kept).
+    ``chroma_url``: the store is that Chroma server's (the driver writes to it over HTTP)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _DRIVER, str(home), str(source), run],
+    done = subprocess.run([sys.executable, "-c", _DRIVER, str(home), str(source), run,
+                           chroma_url],
                           env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -348,18 +361,27 @@ def _projection_and_memory(r: dict[str, Any]) -> list[str]:
               "chunks, metadata and hashes, not embedded), so the run reads, shuffles and "
               "diffs them all and writes nothing; *first, to the embedding*, the same records "
               "into an empty store, stopped where the embedding starts (read, shuffle, diff, "
-              "and every paper to embed cut into blocks and kept in the object store).",
+              "and every paper to embed cut into blocks and kept in the object store); "
+              "*first ingest, Chroma server*, a first ingest that embeds everything and writes "
+              "it to a fresh `chroma run` server on this machine (`chroma_url`), whose own peak "
+              "RSS is in the last column but one. The other runs use embedded Chroma, which "
+              "the driver writes itself.",
               "", "| records | run | papers held already | embedded | peak RSS | private "
-              "| shared | seconds | measured |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| shared | seconds | Chroma server peak RSS | measured |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for m in r["driver_memory"]:
         when = f"{m['date']}, git {m['git']}" if "date" in m else f"{r['date']} (the run above)"
         lines.append(f"| {m['records']:,} | {_run(m)} | {m['unchanged']:,} "
                      f"| {m['chunks_written']:,} chunks | {m['peak_rss_mb']:.0f} MB "
                      f"| {m.get('peak_private_mb', 0):.0f} MB "
-                     f"| {m.get('peak_shared_mb', 0):.0f} MB | {m['seconds']:.1f} | {when} |")
+                     f"| {m.get('peak_shared_mb', 0):.0f} MB | {m['seconds']:.1f} "
+                     f"| {_server_rss(m)} | {when} |")
     lines += ["", "![Ray ingest scaling](benchmarks/ray_scaling.png)"]
     return lines
+
+
+def _server_rss(m: dict[str, Any]) -> str:
+    return f"{m['server_peak_rss_mb']:.0f} MB" if "server_peak_rss_mb" in m else ""
 
 
 def write_report(results: dict[str, Any], out: Path, doc: Path) -> None:
@@ -400,6 +422,36 @@ def memory(rss_sizes: list[int], records: int, work: Path, pool: Pool,
     return rows
 
 
+SERVER_RUN = "first ingest, Chroma server"
+
+
+def memory_server(sizes: list[int], work: Path, pool: Pool) -> list[dict[str, Any]]:
+    """A first ingest that embeds everything, written into a fresh `chroma run` server: the
+    collection's index lives in the server, so the driver's memory is its own. Also the
+    server's peak RSS (VmHWM), where the index went."""
+    rows = []
+    for n in sizes:
+        big = work / f"arxiv-{n}.jsonl"
+        if not big.exists():
+            write(n, big, pool)
+        home, data = work / f"server-home-{n}", work / f"server-data-{n}"
+        for folder in (home, data):
+            shutil.rmtree(folder, ignore_errors=True)
+        server = _Server(data)
+        try:
+            before = load()
+            row = driver_peak(home, big, "ingest", server.url)
+            rows.append({"records": n, "run": SERVER_RUN, **row,
+                         "server_peak_rss_mb": round(server.peak_rss_mb(), 1),
+                         "load_before": before, "load_after": load()})
+        finally:
+            server.stop()
+        for folder in (home, data):
+            shutil.rmtree(folder, ignore_errors=True)
+        print(f"server {n}: {rows[-1]}", file=sys.stderr)
+    return rows
+
+
 def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of ``new``, and those of ``old`` at the sizes ``new`` did not measure; each row
     says when and at which commit it was measured."""
@@ -422,7 +474,8 @@ def _run(m: dict[str, Any]) -> str:
     return m.get("run") or ("first ingest" if m["added"] else "all held")
 
 
-def run(records: int, rss_sizes: list[int], chroma_chunks: int, out: Path, work: Path) -> dict:
+def run(records: int, rss_sizes: list[int], chroma_chunks: int, out: Path, work: Path,
+        server_sizes: list[int] | None = None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     pool = Pool()
     source = write(records, work / f"arxiv-{records}.jsonl", pool)
@@ -452,6 +505,7 @@ def run(records: int, rss_sizes: list[int], chroma_chunks: int, out: Path, work:
                                     best_write)
     print("driver memory…", file=sys.stderr)
     results["driver_memory"] = memory(rss_sizes, records, work, pool)
+    results["driver_memory"] += memory_server(server_sizes or [], work, pool)
     write_report(results, out, ROOT / "BENCHMARKS.md")
     return results
 
@@ -464,16 +518,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
     parser.add_argument("--only-memory", action="store_true",
                         help="measure the driver's memory again, keep the rest of ray.json")
+    parser.add_argument("--first-server-sizes", default="",
+                        help="records of first ingests (embedding everything) into a fresh "
+                        "`chroma run` server, measuring the driver's memory, e.g. 1000,10000")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ray-bench")
     args = parser.parse_args()
     sizes = [int(s) for s in args.rss_sizes.split(",") if s.strip()]
+    server_sizes = [int(s) for s in args.first_server_sizes.split(",") if s.strip()]
     if args.only_memory:  # measure the driver again, keep the rest of the last run
         results = json.loads((args.out / "ray.json").read_text())
-        results["driver_memory"] = merge(results.get("driver_memory", []),
-                                         memory(sizes, args.records, args.work, Pool()))
+        args.work.mkdir(parents=True, exist_ok=True)
+        pool = Pool()
+        new = memory(sizes, args.records, args.work, pool)
+        new += memory_server(server_sizes, args.work, pool)
+        results["driver_memory"] = merge(results.get("driver_memory", []), new)
         write_report(results, args.out, ROOT / "BENCHMARKS.md")
     else:
-        results = run(args.records, sizes, args.chroma_chunks, args.out, args.work)
+        results = run(args.records, sizes, args.chroma_chunks, args.out, args.work,
+                      server_sizes)
     print(json.dumps(results, indent=2))
 
 
