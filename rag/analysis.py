@@ -217,35 +217,41 @@ DETAILS: tuple[_DetailKind, ...] = (
 # only where the abstract writes a number in that unit, whatever else it says about the measure.
 @dataclass(frozen=True)
 class _Unit:
-    family: str  # how the answer names it: "a figure in milliseconds or seconds"
+    kind: str  # the key a Detail of kind "unit" carries in ``term``
+    words: str  # how the answer names it: "a time in seconds or milliseconds"
     asked: str  # the unit words as a question writes them (regex alternatives)
     given: re.Pattern[str]  # a number in that unit, as an abstract writes it
+    # "how many UNIT" asks for this unit; not for a count of things ("how many tokens does X
+    # drop" is a count, read by ``_COUNTED``) nor for a time ("how many seconds": a duration)
+    how_many: bool = True
+    also_asked: str = ""  # other wordings that ask for it ("what resolution")
 
 
 _NUM = r"\d[\d,.]*\s*(?:-\s*)?"
 UNITS: tuple[_Unit, ...] = (
-    _Unit("a time in seconds or milliseconds",
+    _Unit("time", "a time in seconds or milliseconds",
           r"(?:milli|micro|nano)?seconds?|ms|µs|secs?|minutes?|mins?",
           _re(_NUM + r"(?:(?:milli|micro|nano)-?seconds?|ms|µs|us|ns|seconds?|secs?|s|"
-              r"minutes?|mins?|hours?|hrs?|h)\b")),
-    _Unit("an amount of memory in bytes (GB, MB)",
+              r"minutes?|mins?|hours?|hrs?|h)\b"), how_many=False),
+    _Unit("memory", "an amount of memory in bytes (GB, MB)",
           r"[gmtk]i?b|gigabytes?|megabytes?|terabytes?|bytes",
           _re(_NUM + r"(?:[gmtkp]i?b|gigabytes?|megabytes?|terabytes?|bytes)\b")),
-    _Unit("a rate in frames per second", r"fps|frames per second|hz|hertz",
+    _Unit("frame rate", "a rate in frames per second", r"fps|frames per second|hz|hertz",
           _re(_NUM + r"(?:fps|frames? per second|frames?/s|k?hz|hertz)\b")),
-    _Unit("a throughput in items per second",
+    _Unit("throughput", "a throughput in items per second",
           r"(?:tokens|queries|requests|samples|images)(?: per second|/s)|tok/s|qps|rps",
           _re(_NUM + r"(?:[km]\s*)?(?:tokens|queries|requests|samples|images|tok)"
               r"(?: per second|/s|/sec)|" + _NUM + r"(?:qps|rps)\b")),
-    _Unit("a length in tokens", r"tokens",
+    _Unit("tokens", "a length in tokens", r"tokens",
           _re(_NUM + r"(?:[kmb]\s*)?(?:-\s*)?tokens?\b|\b\d+\s*k\b(?:\s*(?:context|length|"
-              r"window|sequences?))?")),
-    _Unit("a resolution in pixels", r"pixels|resolution",
+              r"window|sequences?))?"), how_many=False),
+    _Unit("resolution", "a resolution in pixels", r"pixels|resolution",
           _re(r"\d{2,5}\s*[x×]\s*\d{2,5}|\b\d{3,4}p\b|\b[1-8]k\b|" + _NUM +
-              r"(?:mega)?pixels?\b")),
-    _Unit("an amount in dollars", r"dollars?|usd|cents?|\$",
+              r"(?:mega)?pixels?\b"), also_asked=r"\b(?:what|which) (?:\w+ )?resolution\b"),
+    _Unit("dollars", "an amount in dollars", r"dollars?|usd|cents?|\$",
           _re(r"\$\s?\d|" + _NUM + r"(?:[kmb]\s*)?(?:dollars|usd|cents|eur)\b")),
 )
+_UNITS = {u.kind: u for u in UNITS}
 
 
 def _unit(question: str) -> Detail | None:
@@ -254,18 +260,19 @@ def _unit(question: str) -> Detail | None:
     terse = not _QUESTION_FORM.search(question) and len(question.split()) <= 10
     for unit in UNITS:
         words = rf"(?:{unit.asked})"
-        # "in UNIT" closing the question or a clause; "how many UNIT" only for a unit that is
-        # no count of things ("how many tokens does X drop" asks a count, read elsewhere).
-        asked = rf"\bin {words}\s*(?:[?.!]\s*$|,|$)"
-        if unit.family == "a resolution in pixels":
-            asked += r"|\b(?:what|which) (?:\w+ )?resolution\b"
-        if unit.family not in ("a length in tokens", "a time in seconds or milliseconds"):
-            asked += rf"|\bhow many {words}(?![\w-])"
-        # (not a rate's denominator: "dollars per million tokens" asks no length in tokens)
-        if re.search(asked, question, re.IGNORECASE) or (terse and re.search(
-                rf"(?<!\bper )(?<!\bper million )(?<!\bper thousand )(?<![\w-]){words}(?![\w-])",
-                question, re.IGNORECASE)):
-            return Detail("unit", unit.family, term=unit.family)
+        # "in UNIT" closing the question or a clause
+        asked = [rf"\bin {words}\s*(?:[?.!]\s*$|,|$)"]
+        if unit.how_many:
+            asked.append(rf"\bhow many {words}(?![\w-])")
+        if unit.also_asked:
+            asked.append(unit.also_asked)
+        # a terse query names the unit anywhere, but not as a rate's denominator ("dollars per
+        # million tokens" asks no length in tokens)
+        if terse:
+            asked.append(rf"(?<!\bper )(?<!\bper million )(?<!\bper thousand )(?<![\w-]){words}"
+                         rf"(?![\w-])")
+        if re.search("|".join(asked), question, re.IGNORECASE):
+            return Detail("unit", unit.words, term=unit.kind)
     return None
 
 
@@ -552,7 +559,7 @@ class Analyzer:
                  and len(w) >= 3 and not w.isdigit()]
         texts = [f"{p.title} {p.abstract}".replace("-", "") for pid in defined[0].defined_by
                  if (p := self.papers.get(pid)) is not None]
-        common = _COMMON_SHARE * self.lexical.n_docs
+        common = self.settings.terse_common_share * self.lexical.n_docs
         for word in words:
             stem = self._stem_of(word.replace("-", ""))
             if self.lexical.doc_freq(stem) > common:
@@ -600,11 +607,6 @@ _ASKED_THING = re.compile(
 # to two words before it (no word list tells a noun from the verb after it; plurals end in s).
 _COUNTED = re.compile(r"\bhow many\s+((?:[A-Za-z][\w-]*\s+){0,2}?(?:[A-Za-z][\w-]*s|people|"
                       r"persons|men|women|children|data|criteria|phenomena))\b", re.IGNORECASE)
-# "how many times faster", "how many papers": not a count one abstract gives. ("How many people
-# took part in X's study" is one: a question counted here names a paper.)
-# A key word of a terse query used by more than this share of the papers is vocabulary, not a
-# thing asked for ("llm" in 171 of 624 abstracts, "dataset" in 158; "glue" in 8).
-_COMMON_SHARE = 0.1
 # A question about what a method saves or cuts asks a relative result, which an abstract gives as
 # a percentage or a factor ("reduces training time by 22%"), not in hours or GPU-days.
 _SAVES = re.compile(r"\b(?:sav(?:e|es|ed|ing|ings)|reduc\w*|cut(?:s|ting)?|lower\w*|less|fewer|"
@@ -616,6 +618,8 @@ _NOT_ASKED = frozenset("""code github repo repository link pdf summary summarize
     explained explain explanation overview tldr eli5 pros cons review intro introduction
     abstract details detail info information number numbers count amount total savings saving
     reduction reductions""".split())
+# "how many times faster", "how many papers": not a count one abstract gives. ("How many people
+# took part in X's study" is one: a question counted here names a paper.)
 _NOT_COUNTED = frozenset("times papers works studies articles".split())
 # Words that ask what a paper does or claims, which every abstract says in its own words; and
 # words that cannot head a thing asked for.
@@ -694,8 +698,7 @@ def detail_given(detail: Detail, paper: StoredPaper) -> bool:
         return any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", text, re.IGNORECASE)
                    for o in detail.options)
     if detail.kind == "unit":
-        unit = next(u for u in UNITS if u.family == detail.term)
-        return bool(unit.given.search(text))
+        return bool(_UNITS[detail.term].given.search(text))
     if detail.kind == "asked" and detail.counted:
         # "12 human annotators", "annotated by three experts", "number of annotators is 5"
         term = re.escape(detail.term)
