@@ -74,6 +74,14 @@ _SURVEY = re.compile(
     r"what do (?:papers|researchers|studies) (?:say|do|propose))\b",
     re.IGNORECASE,
 )
+# A question that asks for one thing: "Which post-training method shrinks ...?", "Is there a
+# training-free way to ...?". (Plurals, "which papers", are surveys.)
+_SINGLE = re.compile(
+    r"^\s*(?:(?:which|what) (?:[\w-]+ ){0,2}?(?:method|technique|approach|system|framework|"
+    r"algorithm|architecture|tool|library|strategy|mechanism|scheme|trick|idea|procedure|recipe|"
+    r"optimi[sz]er|kernel|compiler|protocol|paper)|is there (?:a|an|one)|name (?:a|one))\b",
+    re.IGNORECASE,
+)
 _ABOUT = re.compile(
     r"^\s*(?:what(?:'s| is| are| does| do)|tell me about|explain|describe|who|how does|"
     r"how do)\b",
@@ -449,9 +457,7 @@ class Analyzer:
             # A one-word name held by this many papers is vocabulary ("LLM"): its stem is
             # evidence enough, no need to read the papers.
             return NamedItem(name, mentioned_by=candidates[:self.settings.mention_limit])
-        phrase = re.compile(
-            r"(?<![A-Za-z0-9])" + r"[\s\-_.]*".join(re.escape(p) for p in re.findall(
-                r"[A-Za-z0-9]+", name)) + r"(?![A-Za-z0-9])", re.IGNORECASE)
+        phrase = mention_pattern(name)
         mentioned = []
         for pid in candidates:
             paper = self.papers.get(pid)
@@ -583,9 +589,19 @@ class Analyzer:
         items = [n for n in names if n.defined_by or not n.known]
         if len(items) >= 2 and re.search(r"\b(?:and|or|&)\b|/|,", question):
             return "comparison"
+        if _SINGLE.search(question):
+            return "single"
         if _ABOUT.search(question) or names:
             return "about"
         return "open"
+
+
+def mention_pattern(name: str) -> re.Pattern[str]:
+    """Where a text writes ``name``: the whole phrase, in any case or spacing ("Long Range
+    Arena" in "Long-Range Arena", "VILA^2" in "VILA 2")."""
+    return re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_.^]*".join(
+        re.escape(p) for p in re.findall(r"[A-Za-z0-9]+", name)) + r"(?![A-Za-z0-9])",
+        re.IGNORECASE)
 
 
 _WH = re.compile(r"\b(?:what|which|how|when|who|whose|where|list|give|tell)\b", re.IGNORECASE)

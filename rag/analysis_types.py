@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-# What the question asks for, from its wording alone.
-Form = Literal["comparison", "survey", "about", "open"]
+# What the question asks for, from its wording alone: "single" asks for one thing ("Which method
+# ...", "Is there a way to ..."), "about" is about what it names.
+Form = Literal["comparison", "survey", "single", "about", "open"]
 # How an answer should be composed, once retrieval has been seen: about one paper (named, or
 # one paper clearly ahead of the rest), a survey of a technique, a comparison of named items,
 # or an open question.

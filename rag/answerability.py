@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from paperchat.rag.analysis import detail_given, english_zipf
+from paperchat.rag.analysis import detail_given, english_zipf, mention_pattern
 from paperchat.rag.analysis_types import Decision, Detail, QuestionAnalysis, Shape
 
 if TYPE_CHECKING:
@@ -200,7 +200,33 @@ def decide(
         return _partial(base, [detail.words],
                         f"The abstract of {whose} does not give {detail.words}; "
                         "what it reports:")
+    other = _unmentioned(analysis, pinned, evidence, catalog)
+    if other is not None:
+        return _partial(base, [other], f"The abstract of {_short(catalog[pinned[0]])} does not "
+                        f"mention {other}; what it reports:")
     return base
+
+
+def _unmentioned(analysis: QuestionAnalysis, pinned: list[str], evidence: Evidence,
+                 catalog: dict[str, StoredPaper]) -> str | None:
+    """A name the question relates to the one paper it names, that no abstract about that paper
+    writes: "How does Combiner score on the Long Range Arena benchmark?" when Combiner's
+    abstract never names the benchmark (other papers do: it is no unknown name). The papers
+    about it are the named one and the retrieved ones that write its name (a later study of
+    SPLADE answers "what did the efficiency study change to approach BM25 latency")."""
+    if len(pinned) != 1 or pinned[0] not in catalog or analysis.form in ("comparison", "survey"):
+        return None
+    named = [mention_pattern(n.text) for n in analysis.names if n.defined_by]
+    texts = [f"{catalog[pid].title}\n{catalog[pid].abstract}" for pid in dict.fromkeys(
+        [pinned[0]] + [p.paper_id for p in evidence.papers]) if pid in catalog]
+    about = [t for i, t in enumerate(texts) if i == 0 or any(n.search(t) for n in named)]
+    for item in analysis.names:
+        if item.defined_by or not item.mentioned_by:
+            continue
+        pattern = mention_pattern(item.text)
+        if not any(pattern.search(t) for t in about):
+            return item.text
+    return None
 
 
 def _only_names(analysis: QuestionAnalysis) -> bool:
@@ -217,7 +243,7 @@ def _shape(analysis: QuestionAnalysis, evidence: Evidence, pinned: list[str],
         return "comparison"
     if analysis.form == "survey":
         return "survey"
-    if len(pinned) == 1:
+    if len(pinned) == 1 or analysis.form == "single":
         return "one_paper"
     if analysis.form == "comparison":
         return "comparison"

@@ -47,6 +47,12 @@ _ASKS_QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _ROLE_ORDER = {"method": 0, "result": 0, "problem": 1, "other": 2}
+_ASKS_CODE = re.compile(r"(?i)\b(?:code|github|open[- ]?sourced?|releas\w*|implementations?|"
+                        r"repo(?:sitory)?|download\w*)\b")
+# A sentence that only says where code, data or models are: a link and a few words.
+_NOTICE = re.compile(r"(?i)^(?!(?:\S+\s+){16})[^.]*?\b(?:available|released|open-sourced|"
+                     r"public(?:ly)?|found|hosted|accessible)\b[^.]*?(?:https?://|github\.com|"
+                     r"www\.)\S*\s*$")
 
 
 @dataclass
@@ -57,6 +63,7 @@ class Sentence:
     role: str
     sim: float  # cosine similarity to the question
     score: float  # sim plus the role's lift for this question
+    notice: bool = False  # only points to code or data ("Code is available at URL.")
 
     @property
     def words(self) -> int:
@@ -74,7 +81,7 @@ class View:
 
     @property
     def usable(self) -> list[Sentence]:
-        return [s for s in self.sentences if s.words >= 5]
+        return [s for s in self.sentences if s.words >= 5 and not s.notice]
 
     @property
     def best(self) -> float:
@@ -122,6 +129,9 @@ def views(ctx: Context, banks: dict[str, PaperSentences], a: AnswerSettings) -> 
     from paperchat.rag.extractive import technique_name
 
     quantity = bool(_ASKS_QUANTITY.search(ctx.query))
+    # A code link says nothing about the question unless it asks for code; the sources panel
+    # and the tables' code column give the link anyway.
+    notices = not _ASKS_CODE.search(ctx.query)
     terms = _question_terms(ctx)
     total = sum(terms.values())
     lift = {"method": a.method_lift, "result": a.result_lift, "problem": a.problem_lift,
@@ -141,7 +151,8 @@ def views(ctx: Context, banks: dict[str, PaperSentences], a: AnswerSettings) -> 
             if total and a.term_lift:
                 said = {stem for _, stem in LexicalIndex.terms(text)}
                 score += a.term_lift * sum(w for t, w in terms.items() if t in said) / total
-            sentences.append(Sentence(i, j, text, role, float(sim), score))
+            sentences.append(Sentence(i, j, text, role, float(sim), score,
+                                      notices and bool(_NOTICE.match(text))))
         out.append(View(i, paper, technique_name(paper), sentences))
     return out
 

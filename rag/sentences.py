@@ -207,6 +207,11 @@ _SHOW_THAT = re.compile(r"\b(?:show|shows|showing|demonstrate|demonstrates|demon
 _MID_PHRASE = re.compile(r"^(?:including|such as|such that|so that|e\.g|i\.e|especially|"
                          r"particularly|like|respectively|and|or|as well as|with|without|where|"
                          r"when|whereas|while|as|by|for|from|to|in|on|at|of|via|than|[a-z]+ing)\b")
+# A first clause that sets the scene for the sentence's subject ("Inspired by X, we ..."): what
+# a shortened sentence drops first. ("By using X, we ..." is the method itself and stays.)
+_FRAME = re.compile(r"(?i)^(?:inspired|motivated|guided|driven) by\b|^(?:building|drawing) "
+                    r"(?:on|upon|from)\b|^(?:based on|unlike|in contrast to|compared (?:to|with)|"
+                    r"similar to|as opposed to|following|in line with)\b")
 # A trailing purpose clause that points back ("..., to address this challenge.").
 _BACK_TAIL = re.compile(
     r",?\s+(?:in order )?to (?:address|tackle|overcome|solve|mitigate|alleviate|remedy|fill|"
@@ -288,7 +293,10 @@ def clauses(sentence: str) -> list[str]:
     for piece in _CLAUSE_END.split(" ".join(sentence.split())):
         if not piece:
             continue
-        if parts and parts[-1].endswith(" that") and not _SHOW_THAT.search(parts[-1]):
+        # "..., named MobileQuant, that extends ...": a "that" left alone by the comma before
+        # it opens the next clause and stays with it.
+        if parts and (parts[-1].endswith(" that") or parts[-1].casefold() == "that") \
+                and not _SHOW_THAT.search(parts[-1]):
             parts[-1] += " " + piece
         else:
             parts.append(piece)
@@ -316,6 +324,11 @@ def clip(sentence: str, max_words: int, prefer: Callable[[str], float] | None = 
     if len(text.split()) <= max_words:
         return text
     parts = clauses(text)
+    if keep_start and len(parts) > 1 and _FRAME.match(parts[0]) \
+            and not _MID_PHRASE.match(parts[1]):
+        # "Inspired by the classical robust-PCA algorithm, we propose Scatterbrain, a way to
+        # ...": the sentence's subject is in its second clause; the first only sets the scene.
+        return clip(capitalise(" ".join(parts[1:])), max_words, prefer, keep_start=True)
     best, best_score = parts[0], -float("inf")
     for i in range(1 if keep_start else len(parts)):
         if i > 0 and _in_list(parts, i):

@@ -11,7 +11,13 @@ from paperchat.ingest.records import Paper
 from paperchat.ingest.roles import tag_roles
 from paperchat.ingest.sentence_index import sentence_records
 from paperchat.rag.compose import opening
-from paperchat.rag.sentences import clip, cut_back_connective, points_ahead, points_back
+from paperchat.rag.sentences import (
+    clauses,
+    clip,
+    cut_back_connective,
+    points_ahead,
+    points_back,
+)
 from paperchat.rag.shapes import pair_names, shape_from
 from paperchat.rag.table import markdown_table
 from paperchat.rag.types import RetrievedPaper, TableRow
@@ -77,6 +83,27 @@ def test_clipping_keeps_whole_clauses_and_only_the_sentences_words() -> None:
     assert set(short.casefold().replace(",", "").split()) <= \
         set(sentence.casefold().replace(",", "").split())
     assert clip("A short sentence stays.", 10) == "A short sentence stays."
+
+
+def test_a_shortened_sentence_drops_the_clause_that_only_sets_the_scene() -> None:
+    sentence = ("Inspired by the classical robust-PCA algorithm for sparse and low-rank "
+                "decomposition, we propose Scatterbrain, a novel way to unify sparse (via locality "
+                "sensitive hashing) and low-rank (via kernel feature map) attention.")
+    short = clip(sentence, 30, keep_start=True)
+    assert short.startswith("We propose Scatterbrain") and "locality sensitive hashing" in short
+    # "By using X, we ..." is the method itself: it stays.
+    method = ("By splitting 2-bit quantized weights into two independent sets of binaries, FDB "
+              "ensures the accuracy of representations, introduces flexibility, and uses the "
+              "efficient bitwise operations of binarization.")
+    assert clip(method, 20, keep_start=True).startswith("By splitting")
+
+
+def test_a_that_clause_is_never_cut_off_from_its_verb() -> None:
+    sentence = ("We address these limitations by introducing a simple post-training quantization "
+                "method, named MobileQuant, that extends previous weight equivalent transformation "
+                "works by jointly optimizing the weight transformation and activation ranges.")
+    assert not any(c.strip(",") == "that" for c in clauses(sentence))
+    assert not clip(sentence, 20, keep_start=True).endswith("that.")
 
 
 @pytest.mark.parametrize(("question", "names"), [
