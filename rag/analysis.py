@@ -95,6 +95,8 @@ class _DetailKind:
     asked: re.Pattern[str]  # in the question
     words: str  # "its training hyperparameters"
     given: re.Pattern[str]  # in an abstract that reports it
+    # A yes/no question asks it too: "Is CORAG open source?" asks whether the code is out.
+    yes_no: bool = False
 
 
 def _re(pattern: str) -> re.Pattern[str]:
@@ -213,6 +215,23 @@ DETAILS: tuple[_DetailKind, ...] = (
                 _re(r"$^")),
     _DetailKind("license", _re(r"\blicen[cs]e\w*\b|\bcommercial use\b"), "its licence",
                 _re(r"\blicen[cs]e")),
+    # "is CORAG open source?", "kivi github", "where is the code for X": an abstract gives it
+    # with a link or by saying the code is (to be) released; so does a code link in the paper's
+    # metadata (``detail_given``). "Which open-source model ..." asks for a model, not this.
+    _DetailKind("code", _re(r"\bopen[- ]?sourced?(?=\s*(?:[?.,;]|$|and\b|or\b|yet\b))|"
+                            r"\bopen[- ]?sourc\w* (?:it|the code|its code|their code)\b|"
+                            r"\bopen[- ]?source (?:implementation|code|release|version)s?\b|"
+                            r"\bsource code\b|\bcode\b(?: \S+){0,4}? (?:is |are |was |been )?"
+                            r"(?:publicly )?(?:available|released|public)\b|"
+                            r"\breleas\w* (?:the |its |their )?(?:code|implementation)\b|"
+                            r"\bgithub\b|\b(?:code )?repo(?:sitory)?\b|"
+                            r"\bwhere (?:is|can i (?:find|get)) (?:the |its )?code\b|"
+                            r"\bcode (?:link|url)\b|\bis there (?:any |public )?code\b"),
+                "whether its code is released",
+                _re(r"https?://|\bgithub|\bgitlab|huggingface\.co|\bcode\b[^.]{0,60}\b"
+                    r"(?:available|released?|public|open)|open[- ]?sourc|\b(?:we|will) (?:\w+ )?"
+                    r"(?:release|open)|publicly (?:available|released)|\bavailable (?:at|online|"
+                    r"on)\b"), yes_no=True),
     _DetailKind("venue", _re(r"\b(?:which|what) (?:venue|conference|journal)\b|\bpublished "
                              r"(?:at|in) which\b|\baccepted (?:at|to)\b"),
                 "where it was published",
@@ -517,7 +536,7 @@ class Analyzer:
         out = []
         for kind in DETAILS:
             found = kind.asked.search(question)
-            if found and _asks(question, found):
+            if found and (kind.yes_no or _asks(question, found)):
                 out.append(Detail(kind.kind, kind.words,
                                   relative=bool(_SAVES.search(question))))
         return out
@@ -731,6 +750,9 @@ def detail_given(detail: Detail, paper: StoredPaper) -> bool:
         return bool(paper.authors)
     if detail.kind == "date":
         return bool(paper.date)
+    if detail.kind == "code" and any(re.search(r"github|gitlab|huggingface\.co", u, re.I)
+                                     for u in paper.urls):
+        return True
     return bool(kind.given.search(paper.abstract))
 
 

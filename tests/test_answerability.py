@@ -131,6 +131,12 @@ def test_salient_terms_no_paper_holds_are_unknown_allowing_british_spelling(
     ("How many GB of memory does KIVI save?", "unit"),
     ("tinysam fps on a phone", "unit"),
     ("What resolution does TinySAM segment?", "unit"),
+    # Whether the code is out, asked as a yes/no question too.
+    ("Is KIVI open source?", "code"),
+    ("Is the code for TinySAM available?", "code"),
+    ("Is there an open-source implementation of KIVI?", "code"),
+    ("kivi github", "code"),
+    ("Which open-source model is TinySAM initialised from?", "base model"),  # a model asked
     # ... but not what a paper does, a clause, or a thing asked of no named paper.
     ("What approach does KIVI take?", None),
     ("How much faster is KIVI?", None),  # a comparison, answered by its result
@@ -265,6 +271,9 @@ def test_a_detail_the_abstract_lacks_makes_the_answer_partial(engine: Engine) ->
     ("kivi glue score", "partial"),
     ("scissorhands kv cache", "answered"),
     ("scissorhands compression ratio", "answered"),  # "ratio" is common: "up to 5X" gives it
+    # Code is given by a link in the abstract or the paper's metadata.
+    ("Is CORAG open source?", "partial"),
+    ("Is the code for KIVI available?", "answered"),
 ])
 def test_a_thing_asked_of_a_named_paper_is_answered_only_when_its_abstract_has_it(
         engine: Engine, question: str, coverage: str) -> None:
