@@ -308,6 +308,7 @@ class _Span:
     start: int  # index of the first token
     end: int  # index after the last token
     text: str
+    apart: bool = False  # two words that written together are a word of the corpus
 
 
 class Analyzer:
@@ -342,6 +343,8 @@ class Analyzer:
             item = self._resolve(span.text)
             if not item.defined_by and len(item.mentioned_by) >= self.settings.mention_limit:
                 continue  # a word this many papers use is vocabulary ("LLM", "GPUs"), no name
+            if span.apart and not item.defined_by:
+                continue  # "kv cache": words, unless a paper is named so ("paged attention")
             named.append(item)
         named = _without_aliases(question, named)
         salient, unknown = self._salient(words)
@@ -379,8 +382,9 @@ class Analyzer:
         keys = [name_key(w) for w in words]
         for n in range(min(self.names.max_words, len(words)), 0, -1):
             for i in range(len(words) - n + 1):
-                if n > 1 and keys[i] not in firsts:
-                    continue
+                if n > 1 and keys[i] not in firsts and \
+                        "".join(keys[i:i + n]) not in self.names.defined:
+                    continue  # no name starts here (unless a coined one typed apart)
                 if any(j in used for j in range(i, i + n)):
                     continue
                 text = " ".join(words[i:i + n])
@@ -397,12 +401,17 @@ class Analyzer:
     def _written_as_name(self, words: list[str], text: str, display: str) -> bool:
         """Whether a span the name index knows is used as that name: written the way the paper
         writes it ("Combiner", "KIVI"), written like a name with other capitals ("Flash
-        Attention-2"), or, in lower case, a word rare enough in the corpus that no other reading
+        Attention-2"), a coined name typed as words ("paged attention"), or, in lower case, a
+        word rare enough in the corpus that no other reading
         is likely ("scissorhands"; not "distiller", which most distillation papers use)."""
         if text.replace(" ", "") == display.replace(" ", "") and text != text.lower():
             return True
         if len(words) > 1 and any(c.isupper() or c.isdigit() for c in text):
             return True
+        if len(words) > 1 and " " not in display and any(c.isupper() for c in display[1:]) \
+                and any(c.islower() for c in display) \
+                and not any(w.casefold() in _FUNCTION or len(w) < 3 for w in words):
+            return True  # a coined name typed apart: "flash attention" for FlashAttention
         return len(words) == 1 and len(name_key(text)) >= 4 and \
             self._word_df(words[0]) <= self.settings.distinctive_df
 
@@ -450,6 +459,18 @@ class Analyzer:
             else:
                 close()
         close()
+        taken = used | {j for span in spans for j in range(span.start, span.end)}
+        for i in range(len(words) - 1):
+            # A coined name typed apart ("paged attention" for PagedAttention): the two words
+            # written together are a word of the corpus.
+            pair = words[i:i + 2]
+            if i in taken or i + 1 in taken or any(w.casefold() in _FUNCTION for w in pair) \
+                    or not all(w.isalpha() for w in pair):
+                continue
+            joined = self._stem_of("".join(pair))
+            if self.lexical.doc_freq(joined) and joined not in {self._stem_of(w) for w in pair}:
+                spans.append(_Span(i, i + 2, " ".join(pair), apart=True))
+                taken |= {i, i + 1}
         return spans
 
     def _is_candidate(self, question: str, tokens: list[re.Match[str]], words: list[str],
@@ -486,7 +507,9 @@ class Analyzer:
                     break
         # A paper whose title holds the name is about it ("DocOwl2" in "mPLUG-DocOwl2: ...").
         titled = [pid for pid in mentioned if name_key(name) in name_key(self.papers[pid].title)]
-        if 0 < len(titled) <= 2 and is_name_shaped(name.replace(" ", "")):
+        coined = any(name_key(word) == name_key(name) and is_name_shaped(word)
+                     for pid in titled for word in TOKEN.findall(self.papers[pid].title))
+        if 0 < len(titled) <= 2 and (is_name_shaped(name.replace(" ", "")) or coined):
             return NamedItem(name, defined_by=titled, mentioned_by=mentioned)
         return NamedItem(name, mentioned_by=mentioned)
 

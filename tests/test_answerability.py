@@ -231,6 +231,30 @@ def test_questions_about_named_papers_are_answered_citing_them(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("question", "names"), [
+    ("what is flash attention", {"flash attention": "FlashAttention"}),
+    ("paged attention vs flash attention",
+     {"paged attention": "PagedAttention", "flash attention": "FlashAttention"}),
+    # Two words that only happen to spell a name ("of a": OFA) are no name.
+    ("How can the vocoder of a neural text-to-speech system be made faster?", {}),
+    ("how do people shrink the kv cache", {}),  # "KVCache" is a word, no paper's name
+])
+def test_a_coined_name_typed_as_two_words_is_that_name(
+        engine: Engine, question: str, names: dict[str, str]) -> None:
+    analysis, _ = engine.assess(question)
+    assert {n.text: n.defined_by for n in analysis.names if n.defined_by}.keys() == names.keys()
+    papers = engine.papers()
+    for name, title_word in names.items():
+        defined = next(n.defined_by for n in analysis.names if n.text == name)
+        assert any(title_word in papers[pid].title for pid in defined), (name, defined)
+    if names:
+        answer = engine.answer(question)
+        assert answer.coverage == "answered", answer.text
+        cited = " ".join(c.title for c in answer.citations)
+        assert all(word in cited for word in names.values()), cited
+
+
+@pytest.mark.slow
 def test_a_named_item_missing_from_the_corpus_makes_the_answer_partial(engine: Engine) -> None:
     answer = engine.answer("Splitwise vs Mooncake")
     assert answer.coverage == "partial" and answer.missing == ["Mooncake"]
