@@ -234,16 +234,16 @@ def _stands_alone(view: View, unit: list[Sentence], taken: set[int]) -> bool:
 
 
 def pick(view: View, budget: int, most: int, seeds: Sequence[Sentence | None] = (),
-         clip_to: int = 0) -> list[Sentence]:
+         clip_to: int = 0, floor: float = -1.0) -> list[Sentence]:
     """A paper's sentences that answer the question best, within ``budget`` words: the
-    ``seeds`` first (when they fit), then by score; at most ``most``; each with what it points
-    back to."""
+    ``seeds`` first (when they fit), then by score those that score at least ``floor``; at
+    most ``most``; each with what it points back to."""
     taken: dict[int, Sentence] = {}
     words = 0
     ranked = sorted(view.usable, key=lambda s: -s.score)
     if not ranked:
         return []
-    for s in [s for s in seeds if s is not None] + ranked:
+    for s in [s for s in seeds if s is not None] + [s for s in ranked if s.score >= floor]:
         if len(taken) >= most:
             break
         if s.index in taken:
@@ -328,7 +328,7 @@ def _one_paper(ctx: Context, main: View, relevant: list[View], a: AnswerSettings
     method, result = _approach_and_result(main, a.naming_lift)
     top = max(main.usable, key=lambda s: s.score, default=None)
     chosen = pick(main, a.one_paper_words, 4, seeds=(top, method, result),
-                  clip_to=a.sentence_words)
+                  clip_to=a.sentence_words, floor=a.fill_floor)
     if not chosen:  # an abstract of fragments only: say what the other papers say
         return _open([v for v in relevant if v is not main] or relevant, a)
     lines = [f"**{main.name}** [{cites.n(main, chosen)}]: {_say(chosen, a.sentence_words)}\n"]
@@ -430,7 +430,9 @@ def _comparison(ctx: Context, every: list[View], a: AnswerSettings) -> Composed:
         view = by_index.get(item.paper) if item.paper is not None else None
         if view is None:
             missing.append(item.name)
-            rows.append(TableRow("", 0, {"paper": item.name, "problem": "not in the corpus",
+            said = f"not in the corpus as a paper ({item.mentions} mention it)" \
+                if item.mentions else "not in the corpus"
+            rows.append(TableRow("", 0, {"paper": item.name, "problem": said,
                                          "approach": "", "result": "", "code": ""}))
             continue
         method, result = _approach_and_result(view, a.naming_lift, for_row=True)

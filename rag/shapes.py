@@ -57,6 +57,7 @@ class Item:
 
     name: str
     paper: int | None  # index into ctx.papers
+    mentions: int = 0  # papers that mention a name that is no paper's own ("LoRA")
 
 
 def shape_of(ctx: Context, one_paper_ratio: float) -> Shape:
@@ -176,19 +177,29 @@ def compared_items(ctx: Context) -> list[Item]:
             if found is not None:
                 taken.add(found)
             items.append(Item(named.text, found))
-        return items
+        # The wording may pair one with a name papers only mention ("Compare LoRA and GaLore"):
+        # it keeps its row, said to have no paper of its own.
+        paired = {_norm(name) for name in pair_names(ctx.query)}
+        for named in ctx.analysis.names:
+            if not named.defined_by and named.known and _norm(named.text) in paired:
+                items.append(Item(named.text, None, len(named.mentioned_by)))
+        return sorted(items, key=lambda item: ctx.query.find(item.name))
     named = side_by_side(ctx.query, ctx.papers)
     if len(named) >= 2:
         return [Item("", i) for i in named]
     names = [] if TWO.search(ctx.query) else pair_names(ctx.query)
     if not names:
         return [Item("", i) for i in range(min(2, len(ctx.papers)))]
-    return [Item(name, find_paper(name, ctx.papers)) for name in names]
+    # A name the analysis found only mentioned ("LoRA" in "Memory-Efficient LoRA Training", or
+    # spelled out as "Low-Rank Adaptation (LoRA)" by a paper on a variant) is no paper's own.
+    mentioned = {_norm(n.text) for n in ctx.analysis.names} if ctx.analysis is not None else set()
+    return [Item(name, find_paper(name, ctx.papers, by_title=_norm(name) not in mentioned))
+            for name in names]
 
 
-def find_paper(name: str, papers: list[RetrievedPaper]) -> int | None:
-    """The retrieved paper that a name stands for: its technique name or title first, then an
-    abstract that defines it."""
+def find_paper(name: str, papers: list[RetrievedPaper], by_title: bool = True) -> int | None:
+    """The retrieved paper that a name stands for: its technique name, then (``by_title``) its
+    title or an abstract that defines it."""
     from paperchat.rag.extractive import technique_name
 
     wanted = _norm(name)
@@ -198,10 +209,10 @@ def find_paper(name: str, papers: list[RetrievedPaper]) -> int | None:
         if _norm(technique_name(paper)) == wanted:
             return i
     word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
-    for i, paper in enumerate(papers):
+    for i, paper in enumerate(papers if by_title else []):
         if word.search(paper.title):
             return i
-    for i, paper in enumerate(papers):
+    for i, paper in enumerate(papers if by_title else []):
         if re.search(rf"\({re.escape(name)}\)|\b(?:called|named|dubbed|propose|introduce|"
                      rf"present)\s+{re.escape(name)}\b", paper.abstract, re.IGNORECASE):
             return i

@@ -95,6 +95,17 @@ def test_a_named_item_not_in_the_corpus_keeps_its_row_and_is_said_to_be_missing(
     assert [c.title.split(":")[0] for c in answer.citations] == ["KIVI"]
 
 
+def test_a_compared_name_papers_only_mention_keeps_its_row_and_no_paper_stands_for_it(
+    engine: Engine,
+) -> None:
+    # LoRA has no paper of its own here; "Memory-Efficient LoRA Training" only uses it.
+    answer = engine.answer("Compare LoRA and GaLore")
+    rows = table_rows(answer.text)
+    assert [r[0].split(" [")[0] for r in rows] == ["**LoRA**", "**GaLore**"]
+    assert rows[0][1].startswith("not in the corpus as a paper (") and rows[1][0].endswith("[1]")
+    assert all("LoRA Training" not in c.title for c in answer.citations)
+
+
 def test_a_question_about_one_paper_answers_from_its_result_sentence(engine: Engine) -> None:
     answer = engine.answer("How much faster is Lean Attention?")
     assert answer.shape == "one_paper"
