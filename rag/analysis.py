@@ -633,6 +633,8 @@ class Analyzer:
             return "comparison"
         if _SINGLE.search(question):
             return "single"
+        if not names and _terse_topic(question):
+            return "survey"  # "speculative decoding": what the corpus has on it
         if _ABOUT.search(question) or names:
             return "about"
         return "open"
@@ -644,6 +646,12 @@ def mention_pattern(name: str) -> re.Pattern[str]:
     return re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_.^]*".join(
         re.escape(p) for p in re.findall(r"[A-Za-z0-9]+", name)) + r"(?![A-Za-z0-9])",
         re.IGNORECASE)
+
+
+def _terse_topic(question: str) -> bool:
+    """A topic typed as a few words, no question ("speculative decoding")."""
+    return len(question.split()) <= 4 and not _QUESTION_FORM.search(question) \
+        and "?" not in question
 
 
 _WH = re.compile(r"\b(?:what|which|how|when|who|whose|where|list|give|tell)\b", re.IGNORECASE)

@@ -520,6 +520,8 @@ def topic_of(question: str) -> str:
     else:
         found = _SUMMARISE.search(text)
         rest = found["rest"] if found else ""
+        if not found and len(text.split()) <= 4 and "?" not in question:
+            rest = text  # a topic typed as a few words: "speculative decoding"
     rest = _TAIL.sub("", rest).strip()
     if not rest or len(rest.split()) > 14:
         return ""

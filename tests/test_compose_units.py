@@ -137,6 +137,8 @@ def test_a_survey_opens_with_how_many_papers_address_it_in_the_questions_words()
     assert opening("Which papers reduce the memory of the KV cache, and how?", 4) == \
         "4 papers in the corpus reduce the memory of the KV cache:"
     assert opening("Why is the sky blue?", 2) == "2 papers in the corpus address this question:"
+    assert opening("speculative decoding", 5) == \
+        "5 papers in the corpus address speculative decoding:"  # a topic typed as words
 
 
 def test_a_table_has_one_cited_row_per_paper_and_a_missing_item_says_so() -> None:
