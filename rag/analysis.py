@@ -478,8 +478,8 @@ class Analyzer:
         word = words[i]
         if is_name_shaped(word):
             return True
-        if not word[:1].isupper():
-            return False
+        if not word[:1].isupper() or len(word) < 2:
+            return False  # one letter ("F*", "C", "Method X") is too little to be a name
         opening = i == 0 or question[:tokens[i].start()].rstrip()[-1:] in ".?!:;\"'("
         df = self._rarest_df(word)
         rare = df <= max(1, int(self.settings.rare_share * max(self.lexical.n_docs, 1)))

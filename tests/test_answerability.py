@@ -93,6 +93,9 @@ def test_common_words_are_not_names_but_rare_lower_case_ones_are(analyzer: Analy
     assert named(analyzer, "distillation of language models") == {}
     assert named(analyzer, "Distillation with a distiller network") == {}
     assert analyzer.analyze("which papers compress the kv cache?").names == []
+    # One letter is too little to be a name: "F*" programs, "method X".
+    assert named(analyzer, "Is there a dataset of F* programs for KIVI?") == {
+        "KIVI": (["p2"], True)}
 
 
 def test_salient_terms_no_paper_holds_are_unknown_allowing_british_spelling(
