@@ -443,6 +443,9 @@ class Analyzer:
 
         def close() -> None:
             if run and any(self._is_candidate(question, tokens, words, i) for i in run):
+                if len(run) > 1 and run[0] == 0 and \
+                        not self._is_candidate(question, tokens, words, 0):
+                    run.pop(0)  # the question's first word is capitalised anyway
                 spans.append(_Span(run[0], run[-1] + 1, " ".join(words[j] for j in run)))
             run.clear()
 
@@ -452,8 +455,9 @@ class Analyzer:
                 close()
             if i in used or word.casefold() in _FUNCTION:
                 continue
-            capital = word[:1].isupper() or is_name_shaped(word)
-            number = any(c.isdigit() for c in word) and bool(run)  # "Mistral 7B", "Llama 3"
+            # "100B-parameter", "8-bit": a quantity, no name (but "Mistral 7B", "Llama 3").
+            capital = (word[:1].isupper() or is_name_shaped(word)) and not _QUANTITY.match(word)
+            number = any(c.isdigit() for c in word) and bool(run)
             if capital or number:
                 run.append(i)
             else:
@@ -641,11 +645,25 @@ class Analyzer:
 
 
 def mention_pattern(name: str) -> re.Pattern[str]:
-    """Where a text writes ``name``: the whole phrase, in any case or spacing ("Long Range
-    Arena" in "Long-Range Arena", "VILA^2" in "VILA 2")."""
+    """Where a text writes ``name``: the whole phrase, in any case or spacing, each word in the
+    singular or plural ("Long Range Arena" in "Long-Range Arena", "VILA^2" in "VILA 2", "Tensor
+    Cores" in "Tensor Core")."""
+    def word(part: str) -> str:
+        if part.isalpha() and len(part) > 3 and part[-1] in "sS" and part[-2] not in "sS":
+            return re.escape(part[:-1]) + "s?"
+        return re.escape(part) + ("s?" if part.isalpha() and len(part) > 2 else "")
+
     return re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_.^]*".join(
-        re.escape(p) for p in re.findall(r"[A-Za-z0-9]+", name)) + r"(?![A-Za-z0-9])",
+        word(p) for p in re.findall(r"[A-Za-z0-9]+", name)) + r"(?![A-Za-z0-9])",
         re.IGNORECASE)
+
+
+# Units and hardware written in capitals ("20 GB", "on a GPU"): measures and machines, no
+# named thing a paper would have to mention.
+MEASURE_WORDS = frozenset("""gb mb tb kb pb gib mib tib ghz mhz ms fps flops gflops tflops
+    pflops gpu gpus cpu cpus tpu tpus npu npus hbm dram ram sram ssd ssds nvme usd""".split())
+# A quantity written as one word: "100B-parameter", "8-bit", "70B", "4K".
+_QUANTITY = re.compile(r"^\d[\d.,]*(?:[kmbt]|gb|mb|tb|x|%)?(?:-|$)", re.IGNORECASE)
 
 
 def _terse_topic(question: str) -> bool:

@@ -43,7 +43,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from paperchat.rag.analysis import detail_given, english_zipf, mention_pattern
+from paperchat.rag.analysis import (
+    MEASURE_WORDS,
+    detail_given,
+    english_zipf,
+    mention_pattern,
+)
 from paperchat.rag.analysis_types import Decision, Detail, QuestionAnalysis, Shape
 
 if TYPE_CHECKING:
@@ -221,7 +226,7 @@ def _unmentioned(analysis: QuestionAnalysis, pinned: list[str], evidence: Eviden
         [pinned[0]] + [p.paper_id for p in evidence.papers]) if pid in catalog]
     about = [t for i, t in enumerate(texts) if i == 0 or any(n.search(t) for n in named)]
     for item in analysis.names:
-        if item.defined_by or not item.mentioned_by:
+        if item.defined_by or not item.mentioned_by or item.text.casefold() in MEASURE_WORDS:
             continue
         pattern = mention_pattern(item.text)
         if not any(pattern.search(t) for t in about):

@@ -12,7 +12,7 @@ import pytest
 from paperchat.ingest.lexical import LexicalIndex
 from paperchat.ingest.names import NameIndex, paper_names
 from paperchat.ingest.store import StoredPaper
-from paperchat.rag.analysis import Analyzer, detail_given
+from paperchat.rag.analysis import Analyzer, detail_given, mention_pattern
 from paperchat.rag.answerability import CoverageModel
 from paperchat.rag.engine import Engine
 from paperchat.settings import Settings
@@ -93,9 +93,22 @@ def test_common_words_are_not_names_but_rare_lower_case_ones_are(analyzer: Analy
     assert named(analyzer, "distillation of language models") == {}
     assert named(analyzer, "Distillation with a distiller network") == {}
     assert analyzer.analyze("which papers compress the kv cache?").names == []
+    # A quantity is no name ("100B-parameter"), and the question's capitalised first word is
+    # not part of the name after it ("Memory-efficient FooCache").
+    assert named(analyzer, "Has anyone trained a 100B-parameter model like KIVI?") == {
+        "KIVI": (["p2"], True)}
+    assert named(analyzer, "Memory-efficient FooCache methods lose what?") == {
+        "FooCache": ([], False)}
     # One letter is too little to be a name: "F*" programs, "method X".
     assert named(analyzer, "Is there a dataset of F* programs for KIVI?") == {
         "KIVI": (["p2"], True)}
+
+
+def test_a_name_is_found_as_written_in_any_case_spacing_or_number() -> None:
+    assert mention_pattern("Tensor Cores").search("uses the GPU's Tensor Core units")
+    assert mention_pattern("Long Range Arena").search("on the Long-Range Arena benchmark")
+    assert mention_pattern("GPU").search("on 8 GPUs")
+    assert not mention_pattern("SAM").search("the same samples")
 
 
 def test_salient_terms_no_paper_holds_are_unknown_allowing_british_spelling(
@@ -320,6 +333,8 @@ def test_a_thing_asked_of_a_named_paper_is_answered_only_when_its_abstract_has_i
     # A retrieved study of SPLADE writes BM25: it is about the paper named.
     ("How does SPLADE get close to BM25 latency?", "answered"),
     ("Compare Scissorhands with H2O", "answered"),  # two items: a comparison, not this rule
+    # A unit is no named thing: LoRAM writes "20G HBM", never "GB".
+    ("How can LoRAM train a 70B model on a GPU with 20 GB of memory?", "answered"),
 ])
 def test_a_name_no_abstract_about_the_named_paper_writes_makes_the_answer_partial(
         engine: Engine, question: str, coverage: str) -> None:
