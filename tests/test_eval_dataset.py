@@ -183,14 +183,17 @@ def test_detail_near_miss_rows_ask_about_corpus_papers_for_an_absent_detail() ->
 # test-119 onwards is written blind, test only (README, "Blind test batch"): test-119..154 hold
 # 24 unanswerable rows, 6 per kind, and 12 answerable ones; test-155..214 (the second batch)
 # 30 detail near-misses, 15 topic near-misses and 15 answerable detail questions; test-215..283
-# (the third) 30 detail near-misses, 14 topic near-misses and 25 answerable rows. The rows
+# (the third) 30 detail near-misses, 14 topic near-misses and 25 answerable rows; test-284..328
+# (the fourth) 15 detail near-misses, 10 topic near-misses and 20 answerable rows. The rows
 # written for both splits before them are still split evenly.
 BLIND_TEST_FROM = 119
 BLIND_SECOND_FROM = 155
 BLIND_THIRD_FROM = 215
+BLIND_FOURTH_FROM = 284
 BLIND_PER_KIND = 6
 BLIND_SECOND = {"detail_near_miss": 30, "topic_near_miss": 15}
 BLIND_THIRD = {"detail_near_miss": 30, "topic_near_miss": 14}
+BLIND_FOURTH = {"detail_near_miss": 15, "topic_near_miss": 10}
 
 
 def _blind(row: dict) -> bool:
@@ -202,6 +205,8 @@ def test_unanswerable_split_evenly() -> None:
     assert abs(counts[0] - counts[1]) <= 1, counts
     def batch(row: dict) -> int:
         n = int(row["id"].split("-")[1])
+        if n >= BLIND_FOURTH_FROM:
+            return 4
         return 3 if n >= BLIND_THIRD_FROM else 2 if n >= BLIND_SECOND_FROM else 1
 
     blind = [r for r in load("test") if _blind(r) and r["type"] == "unanswerable"]
@@ -211,6 +216,8 @@ def test_unanswerable_split_evenly() -> None:
     assert second == BLIND_SECOND, second
     third = Counter(r["unanswerable_kind"] for r in blind if batch(r) == 3)
     assert third == BLIND_THIRD, third
+    fourth = Counter(r["unanswerable_kind"] for r in blind if batch(r) == 4)
+    assert fourth == BLIND_FOURTH, fourth
 
 
 def test_key_facts_appear_in_gold_abstracts() -> None:
