@@ -38,7 +38,11 @@ $(VENV)/.installed-$(HASH):
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# llama-cpp-python builds from source. A native build (-march=native) crashed in its first
+# decode on this machine's AVX-512 CPU; the portable build (AVX2, FMA, F16C) does not. Built
+# without pip's wheel cache, so a native wheel built before is never reused.
 $(VENV)/.installed-dev-$(HASH): $(VENV)/.installed-$(HASH)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) install -q --no-cache-dir -e '.[llamacpp]'
 	$(PIP) install -q -e '.[dev,bench,llamacpp,ray,llm-eval]'
 	touch $@
 
