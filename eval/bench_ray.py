@@ -6,11 +6,18 @@ the section between the ray-bench markers of BENCHMARKS.md.
     python -m paperchat.eval.bench_ray --records 400 --rss-sizes 2000,20000
     python -m paperchat.eval.bench_ray --only-memory --rss-sizes "" \
         --first-server-sizes 1000,3000,10000
+    python -m paperchat.eval.bench_ray --only-memory --rss-sizes "" \
+        --first-server-sizes 1000,10000,30000 --hash-embedder
+
+``--hash-embedder``: the first ingests into a server embed with ``hash_embed`` instead of the
+model (see ``use_hash_embedder``), so that they reach sizes whose real embedding would take
+hours here: for the driver's memory only, their throughput means nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -184,6 +191,15 @@ def sample():
         time.sleep(0.05)
 
 threading.Thread(target=sample, daemon=True).start()
+if sys.argv[5]:  # a setup hook for every Ray worker, added to ray_session's own ray.init call
+    import ray
+
+    _init = ray.init
+
+    def _init_with_hook(*args, **kwargs):
+        return _init(*args, runtime_env={"worker_process_setup_hook": sys.argv[5]}, **kwargs)
+
+    ray.init = _init_with_hook
 settings = Settings(home=sys.argv[1], chroma_url=sys.argv[4]).with_overrides(
     ingest={"engine": "ray"})
 started = time.perf_counter()
@@ -210,16 +226,18 @@ print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_max
 
 
 def driver_peak(home: Path, source: Path, run: str = "ingest",
-                chroma_url: str = "") -> dict[str, Any]:
+                chroma_url: str = "", worker_hook: str = "") -> dict[str, Any]:
     """Peak memory of the driver process alone (not Ray's workers), printed by the process
     itself at the end of a `--engine ray` ingest: its ru_maxrss, and the peaks of its private
     (RssAnon) and shared (RssShmem: pages of Ray's object store it has read) resident memory,
     sampled every 50 ms. ``run="first"``: a first ingest into an empty store, stopped where the
     embedding would start (reading, the shuffle, the diff, the blocks to embed cut and kept).
-    ``chroma_url``: the store is that Chroma server's (the driver writes to it over HTTP)."""
+    ``chroma_url``: the store is that Chroma server's (the driver writes to it over HTTP).
+    ``worker_hook``: the import path of a function every Ray worker runs when it starts
+    (``worker_process_setup_hook``; the driver itself does not run it)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", _DRIVER, str(home), str(source), run,
-                           chroma_url],
+                           chroma_url, worker_hook],
                           env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -364,8 +382,13 @@ def _projection_and_memory(r: dict[str, Any]) -> list[str]:
               "and every paper to embed cut into blocks and kept in the object store); "
               "*first ingest, Chroma server*, a first ingest that embeds everything and writes "
               "it to a fresh `chroma run` server on this machine (`chroma_url`), whose own peak "
-              "RSS is in the last column but one. The other runs use embedded Chroma, which "
-              "the driver writes itself.",
+              "RSS is in the last column but one; *..., embedding replaced by a hash embedder*, "
+              "the same with the actors' model forward passes replaced by `hash_embed` "
+              "(`--hash-embedder`: float32 unit vectors of the model's dimension from a hash of "
+              "each text; the model still loads, for its tokenizer; chunks, sentences, metadata, "
+              "writes and the BM25 commit are unchanged): for memory only, its seconds are no "
+              "ingest's time. "
+              "The other runs use embedded Chroma, which the driver writes itself.",
               "", "| records | run | papers held already | embedded | peak RSS | private "
               "| shared | seconds | Chroma server peak RSS | measured |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -423,12 +446,63 @@ def memory(rss_sizes: list[int], records: int, work: Path, pool: Pool,
 
 
 SERVER_RUN = "first ingest, Chroma server"
+HASH_RUN = ("first ingest, Chroma server; embedding replaced by a hash embedder (memory only; "
+            "throughput not meaningful)")
+HASH_HOOK = "paperchat.eval.bench_ray.use_hash_embedder"
 
 
-def memory_server(sizes: list[int], work: Path, pool: Pool) -> list[dict[str, Any]]:
+def hash_embed(texts: list[str], dimension: int) -> np.ndarray:
+    """Unit-length float32 vectors of ``dimension``, one per text, drawn from a generator seeded
+    with a hash of the text: the same text gives the same vector, and no model runs."""
+    out = np.empty((len(texts), dimension), dtype=np.float32)
+    for i, text in enumerate(texts):
+        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+        out[i] = np.random.default_rng(seed).standard_normal(dimension, dtype=np.float32)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
+
+
+def use_hash_embedder() -> None:
+    """A Ray worker setup hook (``--hash-embedder``): in the worker that runs it, every
+    ``Embedder`` embeds with ``hash_embed`` at the model's own dimension (asked of the model once
+    per worker). Nothing else changes: the model still loads (the chunker counts word pieces with
+    its tokenizer), papers are chunked the same, and the same chunks, sentences and metadata are
+    written. Only the model's forward passes are gone, and with them the embedding's time."""
+    from paperchat.ingest.embedder import Embedder
+
+    model_embed = Embedder.embed
+    dimensions: dict[str, int] = {}
+
+    def embed(self: Embedder, texts: list[str]) -> np.ndarray:
+        if self.name not in dimensions:
+            dimensions[self.name] = int(model_embed(self, ["dimension"]).shape[1])
+        return hash_embed(list(texts), dimensions[self.name])
+
+    Embedder.embed = embed  # type: ignore[method-assign]
+
+
+def _check_hash_vectors(url: str, home: Path) -> int:
+    """Sentences read back from the server whose vectors are ``hash_embed``'s (all of those read:
+    the hook ran in the actors). Returns how many were compared."""
+    from paperchat.ingest.store import PaperStore
+
+    store = PaperStore.open(Settings(home=home, chroma_url=url))
+    collection = store.sentences.collection()
+    assert collection is not None
+    got = collection.get(limit=100, include=["documents", "embeddings"])
+    vectors = np.asarray(got["embeddings"], dtype=np.float32)
+    expected = hash_embed(list(got["documents"] or []), vectors.shape[1])
+    if not np.allclose(vectors, expected, atol=1e-5):
+        raise RuntimeError("the stored vectors are not the hash embedder's: the hook did not run")
+    return len(vectors)
+
+
+def memory_server(sizes: list[int], work: Path, pool: Pool,
+                  hashed: bool = False) -> list[dict[str, Any]]:
     """A first ingest that embeds everything, written into a fresh `chroma run` server: the
     collection's index lives in the server, so the driver's memory is its own. Also the
-    server's peak RSS (VmHWM), where the index went."""
+    server's peak RSS (VmHWM), where the index went. ``hashed``: the actors embed with
+    ``hash_embed`` (``use_hash_embedder``), not the model; the rest of the ingest is the same."""
     rows = []
     for n in sizes:
         big = work / f"arxiv-{n}.jsonl"
@@ -440,10 +514,13 @@ def memory_server(sizes: list[int], work: Path, pool: Pool) -> list[dict[str, An
         server = _Server(data)
         try:
             before = load()
-            row = driver_peak(home, big, "ingest", server.url)
-            rows.append({"records": n, "run": SERVER_RUN, **row,
-                         "server_peak_rss_mb": round(server.peak_rss_mb(), 1),
-                         "load_before": before, "load_after": load()})
+            row = driver_peak(home, big, "ingest", server.url, HASH_HOOK if hashed else "")
+            row = {"records": n, "run": HASH_RUN if hashed else SERVER_RUN, **row,
+                   "server_peak_rss_mb": round(server.peak_rss_mb(), 1),
+                   "load_before": before, "load_after": load()}
+            if hashed:
+                row["hash_vectors_checked"] = _check_hash_vectors(server.url, home)
+            rows.append(row)
         finally:
             server.stop()
         for folder in (home, data):
@@ -457,10 +534,10 @@ def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str
     says when and at which commit it was measured."""
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                          capture_output=True, text=True).stdout.strip()
-    edited = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "ingest/ray_ingest.py"],
-                            cwd=ROOT).returncode != 0
+    edited = [f for f in ("ingest/ray_ingest.py", "eval/bench_ray.py")
+              if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", f], cwd=ROOT).returncode]
     stamp = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-             "git": git + (" + uncommitted ingest/ray_ingest.py" if edited else "")}
+             "git": git + "".join(f" + uncommitted {f}" for f in edited)}
     measured = {_row_key(m): {**m, **stamp} for m in new}
     kept = [m for m in old if _row_key(m) not in measured]
     return sorted([*kept, *measured.values()], key=_row_key)
@@ -475,7 +552,7 @@ def _run(m: dict[str, Any]) -> str:
 
 
 def run(records: int, rss_sizes: list[int], chroma_chunks: int, out: Path, work: Path,
-        server_sizes: list[int] | None = None) -> dict:
+        server_sizes: list[int] | None = None, hashed: bool = False) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     pool = Pool()
     source = write(records, work / f"arxiv-{records}.jsonl", pool)
@@ -505,7 +582,7 @@ def run(records: int, rss_sizes: list[int], chroma_chunks: int, out: Path, work:
                                     best_write)
     print("driver memory…", file=sys.stderr)
     results["driver_memory"] = memory(rss_sizes, records, work, pool)
-    results["driver_memory"] += memory_server(server_sizes or [], work, pool)
+    results["driver_memory"] += memory_server(server_sizes or [], work, pool, hashed)
     write_report(results, out, ROOT / "BENCHMARKS.md")
     return results
 
@@ -521,6 +598,10 @@ def main() -> None:
     parser.add_argument("--first-server-sizes", default="",
                         help="records of first ingests (embedding everything) into a fresh "
                         "`chroma run` server, measuring the driver's memory, e.g. 1000,10000")
+    parser.add_argument("--hash-embedder", action="store_true",
+                        help="the --first-server-sizes runs' actors embed with a hash of each text "
+                        "(unit length, the model's dimension) instead of the model: the driver's "
+                        "memory at sizes the model takes hours to embed; throughput not meaningful")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ray-bench")
     args = parser.parse_args()
     sizes = [int(s) for s in args.rss_sizes.split(",") if s.strip()]
@@ -530,12 +611,12 @@ def main() -> None:
         args.work.mkdir(parents=True, exist_ok=True)
         pool = Pool()
         new = memory(sizes, args.records, args.work, pool)
-        new += memory_server(server_sizes, args.work, pool)
+        new += memory_server(server_sizes, args.work, pool, args.hash_embedder)
         results["driver_memory"] = merge(results.get("driver_memory", []), new)
         write_report(results, args.out, ROOT / "BENCHMARKS.md")
     else:
         results = run(args.records, sizes, args.chroma_chunks, args.out, args.work,
-                      server_sizes)
+                      server_sizes, args.hash_embedder)
     print(json.dumps(results, indent=2))
 
 
