@@ -8,6 +8,8 @@ the section between the ray-bench markers of BENCHMARKS.md.
         --first-server-sizes 1000,3000,10000
     python -m paperchat.eval.bench_ray --only-memory --rss-sizes "" \
         --first-server-sizes 1000,10000,30000 --hash-embedder
+    python -m paperchat.eval.bench_ray --only-memory --rss-sizes "" \
+        --first-server-sizes 30000,100000 --hash-embedder --object-store-mb 512
 
 ``--hash-embedder``: the first ingests into a server embed with ``hash_embed`` instead of the
 model (see ``use_hash_embedder``), so that they reach sizes whose real embedding would take
@@ -515,7 +517,10 @@ def memory_server(sizes: list[int], work: Path, pool: Pool,
         try:
             before = load()
             row = driver_peak(home, big, "ingest", server.url, HASH_HOOK if hashed else "")
-            row = {"records": n, "run": HASH_RUN if hashed else SERVER_RUN, **row,
+            capped = os.environ.get("PAPERCHAT_RAY__OBJECT_STORE_MB")
+            label = (HASH_RUN if hashed else SERVER_RUN) + (
+                f"; local object store {capped} MB (ray.object_store_mb)" if capped else "")
+            row = {"records": n, "run": label, **row,
                    "server_peak_rss_mb": round(server.peak_rss_mb(), 1),
                    "load_before": before, "load_after": load()}
             if hashed:
@@ -598,12 +603,17 @@ def main() -> None:
     parser.add_argument("--first-server-sizes", default="",
                         help="records of first ingests (embedding everything) into a fresh "
                         "`chroma run` server, measuring the driver's memory, e.g. 1000,10000")
+    parser.add_argument("--object-store-mb", type=int, default=0,
+                        help="the local cluster's object store for the first ingests into a "
+                        "server (ray.object_store_mb; default: Ray's)")
     parser.add_argument("--hash-embedder", action="store_true",
                         help="the --first-server-sizes runs' actors embed with a hash of each text "
                         "(unit length, the model's dimension) instead of the model: the driver's "
                         "memory at sizes the model takes hours to embed; throughput not meaningful")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ray-bench")
     args = parser.parse_args()
+    if args.object_store_mb:  # the driver subprocesses read it as their setting
+        os.environ["PAPERCHAT_RAY__OBJECT_STORE_MB"] = str(args.object_store_mb)
     sizes = [int(s) for s in args.rss_sizes.split(",") if s.strip()]
     server_sizes = [int(s) for s in args.first_server_sizes.split(",") if s.strip()]
     if args.only_memory:  # measure the driver again, keep the rest of the last run

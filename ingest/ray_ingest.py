@@ -206,6 +206,8 @@ def ray_session(settings: Settings) -> Iterator[None]:
         ray.init(
             address=address,
             num_cpus=None if address else settings.ray.num_cpus,
+            object_store_memory=None if address or not settings.ray.object_store_mb
+            else settings.ray.object_store_mb * 1024 * 1024,
             include_dashboard=False,
             log_to_driver=False,
             logging_level="WARNING",

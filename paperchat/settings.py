@@ -108,6 +108,11 @@ class RaySettings(_Group):
     read_block_mb: int = Field(
         16, ge=1, description="JSON Lines files are read in parts of this many MB, in parallel."
     )
+    object_store_mb: int | None = Field(
+        None, ge=64, description="Object store of the local cluster started when address is "
+        "empty, in MB (default: Ray's, about 30% of the machine's memory). Blocks wait there "
+        "between the embedding actors and the writer, and the driver maps the pages it reads: "
+        "this caps what a backlog can add to the driver's resident memory.")
 
 
 class RetrievalSettings(_Group):

@@ -134,6 +134,23 @@ def test_the_generator_writes_arxiv_snapshot_records(tmp_path: Path) -> None:
 # -- on a real local Ray cluster --------------------------------------------------------------
 
 
+_OBJECT_STORE = """
+import ray
+from paperchat.ingest.ray_ingest import ray_session
+from paperchat.settings import Settings
+with ray_session(Settings().with_overrides(ray={"num_cpus": 1, "object_store_mb": 128})):
+    print(ray.cluster_resources()["object_store_memory"])
+"""
+
+
+@pytest.mark.slow
+def test_the_local_clusters_object_store_is_the_size_the_settings_give() -> None:
+    # In its own process: ray_session starts a cluster only where none is running.
+    done = subprocess.run([sys.executable, "-c", _OBJECT_STORE], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert float(done.stdout.strip().splitlines()[-1]) == 128 * 1024 * 1024
+
+
 @pytest.mark.slow
 def test_ray_builds_the_same_store_as_the_local_path(
     ray_cluster: None, corpus_home: Path, tmp_path: Path
