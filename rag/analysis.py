@@ -637,7 +637,7 @@ class Analyzer:
             return "comparison"
         if _SINGLE.search(question):
             return "single"
-        if not names and _terse_topic(question):
+        if not names and terse_topic(question):
             return "survey"  # "speculative decoding": what the corpus has on it
         if _ABOUT.search(question) or names:
             return "about"
@@ -666,7 +666,7 @@ MEASURE_WORDS = frozenset("""gb mb tb kb pb gib mib tib ghz mhz ms fps flops gfl
 _QUANTITY = re.compile(r"^\d[\d.,]*(?:[kmbt]|gb|mb|tb|x|%)?(?:-|$)", re.IGNORECASE)
 
 
-def _terse_topic(question: str) -> bool:
+def terse_topic(question: str) -> bool:
     """A topic typed as a few words, no question ("speculative decoding")."""
     return len(question.split()) <= 4 and not _QUESTION_FORM.search(question) \
         and "?" not in question

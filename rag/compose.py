@@ -16,6 +16,7 @@ connective is cut ("To address this, we ..." -> "We ...").
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from paperchat.ingest.roles import QUANTITY
+from paperchat.rag.analysis import terse_topic
 from paperchat.rag.sentences import (
     PaperSentences,
     clip,
@@ -234,7 +236,7 @@ def _stands_alone(view: View, unit: list[Sentence], taken: set[int]) -> bool:
 
 
 def pick(view: View, budget: int, most: int, seeds: Sequence[Sentence | None] = (),
-         clip_to: int = 0, floor: float = -1.0) -> list[Sentence]:
+         clip_to: int = 0, floor: float = -math.inf) -> list[Sentence]:
     """A paper's sentences that answer the question best, within ``budget`` words: the
     ``seeds`` first (when they fit), then by score those that score at least ``floor``; at
     most ``most``; each with what it points back to."""
@@ -520,7 +522,7 @@ def topic_of(question: str) -> str:
     else:
         found = _SUMMARISE.search(text)
         rest = found["rest"] if found else ""
-        if not found and len(text.split()) <= 4 and "?" not in question:
+        if not found and terse_topic(question):
             rest = text  # a topic typed as a few words: "speculative decoding"
     rest = _TAIL.sub("", rest).strip()
     if not rest or len(rest.split()) > 14:

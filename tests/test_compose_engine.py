@@ -106,6 +106,15 @@ def test_a_compared_name_papers_only_mention_keeps_its_row_and_no_paper_stands_f
     assert all("LoRA Training" not in c.title for c in answer.citations)
 
 
+def test_a_code_link_is_said_only_when_code_is_asked_for(engine: Engine) -> None:
+    link = "Code is available at https://github.com/mlfoundations/model-soups."
+    asked = engine.answer("Is the code of model soups available?")
+    assert link in asked.text
+    other = engine.answer("Does averaging the weights of several fine-tuned models improve "
+                          "accuracy?")
+    assert other.citations[0].title.startswith("Model soups") and link not in other.text
+
+
 def test_a_question_about_one_paper_answers_from_its_result_sentence(engine: Engine) -> None:
     answer = engine.answer("How much faster is Lean Attention?")
     assert answer.shape == "one_paper"
